@@ -1,0 +1,223 @@
+"""The review UI: events (read-only, exportable), identities, and both on the user page."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .conf import app_settings
+from .models import FederatedIdentity, ProvisioningEvent
+
+#: How many events the user page shows (the full list is one click away).
+RECENT_EVENTS = 20
+
+EXPORT_FIELDS = (
+    "id",
+    "created_at",
+    "kind",
+    "source",
+    "idp_entity_id",
+    "subject",
+    "assertion_id",
+    "user_id",
+    "username",
+    "reason_code",
+    "message",
+    "diff",
+    "attributes",
+    "ip_address",
+    "user_agent",
+)
+
+
+class IdPListFilter(admin.SimpleListFilter):
+    """IdPs known from settings and identities.
+
+    Cheaper than ``list_filter = ["idp_entity_id"]``, which runs a DISTINCT over
+    the whole event table on every page load.
+    """
+
+    title = _("identity provider")
+    parameter_name = "idp"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        known = set(app_settings.IDPS)
+        known.update(FederatedIdentity.objects.values_list("idp_entity_id", flat=True).distinct())
+        return [(entity_id, entity_id) for entity_id in sorted(known)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(idp_entity_id=self.value())
+        return queryset
+
+
+def pretty_json(value: Any) -> str:
+    if not value:
+        return "-"
+    return format_html("<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+class ReadOnlyAdminMixin:
+    """Append-only rows: nobody adds, changes or deletes them from the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ProvisioningEvent)
+class ProvisioningEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "kind", "source", "username", "idp_entity_id", "subject", "reason_code")
+    list_filter = ("kind", "source", IdPListFilter, "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("username", "=subject", "=assertion_id", "reason_code")
+    list_select_related = False
+    show_full_result_count = False
+    actions = ["export_csv", "export_json"]
+    fields = (
+        "created_at",
+        "kind",
+        "source",
+        "user",
+        "username",
+        "idp_entity_id",
+        "subject",
+        "assertion_id",
+        "reason_code",
+        "message",
+        "changes",
+        "asserted_attributes",
+        "ip_address",
+        "user_agent",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("changes"))
+    def changes(self, obj: ProvisioningEvent) -> str:
+        return pretty_json(obj.diff)
+
+    @admin.display(description=_("attributes"))
+    def asserted_attributes(self, obj: ProvisioningEvent) -> str:
+        return pretty_json(obj.attributes)
+
+    @admin.action(description=_("Export selected events as CSV"), permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="saml_jit_events.csv"'
+        writer = csv.writer(response)
+        writer.writerow(EXPORT_FIELDS)
+        for row in queryset.values_list(*EXPORT_FIELDS).iterator():
+            writer.writerow([_csv_cell(value) for value in row])
+        return response
+
+    @admin.action(description=_("Export selected events as JSON lines"), permissions=["view"])
+    def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        response = HttpResponse(content_type="application/x-ndjson; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="saml_jit_events.jsonl"'
+        for row in queryset.values(*EXPORT_FIELDS).iterator():
+            response.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+        return response
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        # Keep spreadsheet programs from evaluating IdP-supplied text.
+        return "'" + value
+    return value
+
+
+@admin.register(FederatedIdentity)
+class FederatedIdentityAdmin(admin.ModelAdmin):
+    """Identities can be reviewed and removed (unbinding), never edited."""
+
+    list_display = ("subject", "idp_entity_id", "user", "first_asserted_at", "last_asserted_at")
+    list_filter = ("idp_entity_id",)
+    search_fields = ("=subject", "user__username", "=last_assertion_id")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "user",
+        "idp_entity_id",
+        "subject",
+        "name_id_format",
+        "first_asserted_at",
+        "last_asserted_at",
+        "last_assertion_id",
+    )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = FederatedIdentity
+    fields = ("idp_entity_id", "subject", "name_id_format", "first_asserted_at", "last_asserted_at")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("federated identities")
+
+
+class RecentEventsFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset()[:RECENT_EVENTS]
+
+
+class RecentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ProvisioningEvent
+    formset = RecentEventsFormSet
+    fields = ("created_at", "kind", "source", "idp_entity_id", "reason_code", "changes")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("recent provisioning events")
+
+    @admin.display(description=_("changes"))
+    def changes(self, obj: ProvisioningEvent) -> str:
+        return pretty_json(obj.diff)
+
+
+class SamlJitUserAdminMixin:
+    """Adds identities and recent events to a user admin.
+
+    saml_jit applies it to whatever admin is registered for the user model
+    when its admin module loads; mix it in yourself if you register your user
+    admin later.
+    """
+
+    saml_jit_inlines = (IdentityInline, RecentEventInline)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        if obj is not None:
+            inlines += [inline for inline in self.saml_jit_inlines if inline not in inlines]
+        return inlines
+
+
+def _extend_user_admin(site: admin.AdminSite = admin.site) -> None:
+    user_model = get_user_model()
+    current = site._registry.get(user_model)
+    if current is None or isinstance(current, SamlJitUserAdminMixin):
+        return
+    extended = type(type(current).__name__, (SamlJitUserAdminMixin, type(current)), {})
+    site.unregister(user_model)
+    site.register(user_model, extended)
+
+
+_extend_user_admin()

@@ -1,0 +1,74 @@
+"""pysaml2 objects -> :class:`~saml_jit.mapping.AssertionData`.
+
+Values are read from the parsed assertion elements, not from pysaml2's
+``ava`` (which strips whitespace, converts names through attribute maps and
+silently drops names it has no map for when ``allow_unknown_attributes`` is
+off).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from saml2.saml import SCM_BEARER
+from saml2.time_util import str_to_time
+
+from .mapping import AssertionData
+
+
+def _not_on_or_after(assertion: Any) -> datetime | None:
+    for confirmation in assertion.subject.subject_confirmation or []:
+        data = confirmation.subject_confirmation_data
+        if confirmation.method == SCM_BEARER and data is not None and data.not_on_or_after:
+            return datetime(*str_to_time(data.not_on_or_after)[:6], tzinfo=timezone.utc)
+    return None
+
+
+def _attributes(assertion: Any) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    attributes: dict[str, tuple[str, ...]] = {}
+    duplicates: set[str] = set()
+    for statement in assertion.attribute_statement or []:
+        for attribute in statement.attribute or []:
+            values = tuple(value.text or "" for value in attribute.attribute_value or [])
+            names = {attribute.name, attribute.friendly_name} - {None, ""}
+            for name in names:
+                if name in attributes:
+                    duplicates.add(name)
+                    attributes[name] += values
+                else:
+                    attributes[name] = values
+    return attributes, frozenset(duplicates)
+
+
+def from_response(response: Any) -> AssertionData:
+    """Build assertion data from a validated ``saml2.response.AuthnResponse``."""
+    assertion = response.assertion
+    name_id = response.name_id
+    attributes, duplicates = _attributes(assertion)
+    return AssertionData(
+        idp_entity_id=response.issuer() or "",
+        name_id=name_id.text if name_id is not None else None,
+        name_id_format=(name_id.format or "") if name_id is not None else "",
+        assertion_id=assertion.id or "",
+        attributes=attributes,
+        duplicate_names=duplicates,
+        not_on_or_after=_not_on_or_after(assertion),
+        in_response_to=response.in_response_to,
+    )
+
+
+def from_session_info(session_info: dict[str, Any], assertion_info: dict[str, Any] | None) -> AssertionData:
+    """Fallback for stock djangosaml2 views: what ``session_info`` carries.
+
+    Prefer saml_jit's ACS view, which reads the values as the XML said them.
+    """
+    name_id = session_info.get("name_id")
+    ava = session_info.get("ava") or {}
+    return AssertionData(
+        idp_entity_id=session_info.get("issuer") or "",
+        name_id=getattr(name_id, "text", None),
+        name_id_format=getattr(name_id, "format", "") or "",
+        assertion_id=(assertion_info or {}).get("assertion_id") or "",
+        attributes={name: tuple(values) for name, values in ava.items()},
+    )

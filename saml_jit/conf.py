@@ -1,0 +1,181 @@
+"""The settings object.
+
+Everything saml_jit reads from ``settings.SAML_JIT`` goes through here. Values
+are read lazily on every access, so ``override_settings`` works in tests and
+nothing is written back onto ``django.conf.settings``.
+
+Most settings can be overridden per identity provider under ``IDPS``, keyed by
+the IdP's entity ID::
+
+    SAML_JIT = {
+        "CREATE_USERS": False,
+        "IDPS": {
+            "https://login.example.org/idp": {"CREATE_USERS": True},
+        },
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings
+
+# Attribute names real IdPs send for the usual profile fields: friendly names,
+# URI/OID names and claim URIs (see IDP-ATTRIBUTES.md in the design notes).
+# Keys are user model fields; the first name present in an assertion wins.
+DEFAULT_ATTRIBUTE_MAP: dict[str, tuple[str, ...]] = {
+    "email": (
+        "urn:oid:0.9.2342.19200300.100.1.3",
+        "mail",
+        "email",
+        "emailAddress",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        "urn:oid:1.2.840.113549.1.9.1",
+        "User.email",
+    ),
+    "first_name": (
+        "urn:oid:2.5.4.42",
+        "givenName",
+        "firstName",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        "User.FirstName",
+    ),
+    "last_name": (
+        "urn:oid:2.5.4.4",
+        "sn",
+        "surname",
+        "lastName",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+        "User.LastName",
+    ),
+}
+
+SYNC_ALWAYS = "always"
+SYNC_ON_CREATE = "on_create"
+SYNC_MODES = (SYNC_ALWAYS, SYNC_ON_CREATE)
+
+USERNAME_FROM_EMAIL = "email_localpart"
+USERNAME_FROM_ATTRIBUTE = "attribute"
+USERNAME_FROM_SUBJECT = "subject"
+USERNAME_SOURCES = (USERNAME_FROM_EMAIL, USERNAME_FROM_ATTRIBUTE, USERNAME_FROM_SUBJECT)
+
+
+@dataclass(frozen=True)
+class IdPSettings:
+    """The effective settings for one identity provider.
+
+    Built from the defaults, then the top level of ``SAML_JIT``, then
+    ``SAML_JIT["IDPS"][entity_id]``.
+    """
+
+    entity_id: str
+    #: Create an account on the first login of an unknown identity.
+    CREATE_USERS: bool = True
+    #: Attribute names that carry the subject; empty means the NameID
+    #: (persistent or unspecified format; transient NameIDs are refused).
+    SUBJECT_ATTRIBUTE: tuple[str, ...] = ()
+    #: User model field -> attribute names (friendly, URI or claim form).
+    ATTRIBUTE_MAP: Mapping[str, tuple[str, ...]] = None  # type: ignore[assignment]
+    #: Profile fields that must be present, or the login is denied.
+    REQUIRED_ATTRIBUTES: tuple[str, ...] = ()
+    #: Field -> "always" | "on_create". Fields not listed use "always";
+    #: the username field defaults to "on_create" (accounts are not renamed).
+    SYNC: Mapping[str, str] = None  # type: ignore[assignment]
+    #: Email domains allowed to sign in ("example.org", "*.example.org").
+    #: Empty allows any domain.
+    ALLOWED_EMAIL_DOMAINS: tuple[str, ...] = ()
+    #: New accounts are active at once; False holds them for approval.
+    NEW_USERS_ACTIVE: bool = True
+    #: Bind an unknown identity to an existing local account with the same
+    #: email. Off by default: whoever controls the IdP could then sign in as
+    #: any local account that shares an address with one of its users.
+    LINK_BY_EMAIL: bool = False
+    #: How a new username is chosen when the username field is not the email.
+    USERNAME_SOURCE: str = USERNAME_FROM_EMAIL
+    #: Attribute names whose values may be stored on events (allow-list).
+    EVENT_ATTRIBUTES: tuple[str, ...] = ()
+
+    def sync_mode(self, field: str, username_field: str) -> str:
+        default = SYNC_ON_CREATE if field == username_field else SYNC_ALWAYS
+        return self.SYNC.get(field, default)
+
+
+PER_IDP_KEYS = frozenset(f.name for f in fields(IdPSettings) if f.name != "entity_id")
+
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    #: Dotted path of the policy class (the extension point).
+    "POLICY": "saml_jit.policy.Policy",
+    #: Template rendered for rejected and denied logins.
+    "ERROR_TEMPLATE": "saml_jit/error.html",
+    #: Per-IdP overrides, keyed by entity ID.
+    "IDPS": {},
+    #: Largest accepted SAMLResponse (base64 characters); larger gets a 413.
+    "MAX_RESPONSE_SIZE": 512 * 1024,
+}
+
+KNOWN_KEYS = PER_IDP_KEYS | frozenset(GLOBAL_DEFAULTS)
+
+_TUPLE_KEYS = ("SUBJECT_ATTRIBUTE", "REQUIRED_ATTRIBUTES", "ALLOWED_EMAIL_DOMAINS", "EVENT_ATTRIBUTES")
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
+    for key in _TUPLE_KEYS:
+        if key in values:
+            values[key] = _as_tuple(values[key])
+    if "ATTRIBUTE_MAP" in values:
+        values["ATTRIBUTE_MAP"] = {
+            field: _as_tuple(names) for field, names in dict(values["ATTRIBUTE_MAP"]).items()
+        }
+    if "SYNC" in values:
+        values["SYNC"] = dict(values["SYNC"])
+    return values
+
+
+class AppSettings:
+    """Typed, lazy access to ``settings.SAML_JIT``."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return dict(getattr(settings, "SAML_JIT", None) or {})
+
+    def _global(self, key: str) -> Any:
+        return self.raw.get(key, GLOBAL_DEFAULTS[key])
+
+    @property
+    def POLICY(self) -> str:
+        return self._global("POLICY")
+
+    @property
+    def ERROR_TEMPLATE(self) -> str:
+        return self._global("ERROR_TEMPLATE")
+
+    @property
+    def MAX_RESPONSE_SIZE(self) -> int:
+        return int(self._global("MAX_RESPONSE_SIZE"))
+
+    @property
+    def IDPS(self) -> dict[str, dict[str, Any]]:
+        return dict(self._global("IDPS"))
+
+    def for_idp(self, entity_id: str) -> IdPSettings:
+        """The effective settings for ``entity_id`` (defaults < global < IdP)."""
+        raw = self.raw
+        values: dict[str, Any] = {"ATTRIBUTE_MAP": DEFAULT_ATTRIBUTE_MAP, "SYNC": {}}
+        values.update({k: v for k, v in raw.items() if k in PER_IDP_KEYS})
+        overrides = dict(raw.get("IDPS") or {}).get(entity_id) or {}
+        values.update({k: v for k, v in overrides.items() if k in PER_IDP_KEYS})
+        return IdPSettings(entity_id=entity_id, **_normalise(values))
+
+
+app_settings = AppSettings()

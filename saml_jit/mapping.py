@@ -1,0 +1,295 @@
+"""Raw SAML attributes -> a validated, normalised profile.
+
+Pure: plain data in, plain data out, no ORM and no request. Everything here
+decides on what the XML actually said (saml_jit reads attribute values from
+the parsed assertion, before pysaml2's own stripping), so a value with a
+trailing space or an invisible character is refused rather than quietly
+normalised into somebody else's account.
+
+Identifiers (the subject, the username, the email) are never altered: a bad
+one denies the login. Display fields (names and any other mapped field) are
+normalised, and each normalisation is noted on the profile:
+
+* surrounding whitespace is stripped;
+* a value longer than the model field is cut to the field's ``max_length``.
+
+Control characters (NUL included) are refused in every field.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from .conf import IdPSettings
+
+NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+
+#: Fields the attribute map may never write, whatever it says: privilege and
+#: account state come only from explicit configuration.
+FORBIDDEN_FIELDS = frozenset(
+    {
+        "id",
+        "pk",
+        "password",
+        "is_superuser",
+        "is_staff",
+        "is_active",
+        "groups",
+        "user_permissions",
+        "last_login",
+        "date_joined",
+    }
+)
+
+IDENTIFIER = "identifier"
+EMAIL = "email"
+DISPLAY = "display"
+
+
+class Denied(Exception):
+    """A login refused for a stated reason.
+
+    ``code`` is stable and machine-readable (it is stored on the event);
+    ``message`` is for the administrator and never contains attribute values.
+    """
+
+    def __init__(self, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class AssertionData:
+    """What a validated assertion said, as plain data.
+
+    ``attributes`` is keyed by every name an attribute carried (its ``Name``
+    and its ``FriendlyName``); values are exactly as in the XML.
+    ``duplicate_names`` lists names that occurred in more than one
+    ``<Attribute>`` element.
+    """
+
+    idp_entity_id: str
+    name_id: str | None = None
+    name_id_format: str = ""
+    assertion_id: str = ""
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    duplicate_names: frozenset[str] = frozenset()
+    not_on_or_after: datetime | None = None
+    in_response_to: str | None = None
+
+    def lookup(self, names: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
+        """The first of ``names`` present (case-insensitively), with its values."""
+        folded = {key.casefold(): key for key in self.attributes}
+        for name in names:
+            key = folded.get(name.casefold())
+            if key is not None:
+                return key, self.attributes[key]
+        return None, ()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What mapping needs to know about one user model field."""
+
+    name: str
+    max_length: int | None
+    kind: str = DISPLAY
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile: what the IdP asserted, safe to write to a model."""
+
+    idp_entity_id: str
+    subject: str
+    name_id_format: str
+    fields: dict[str, str]
+    assertion_id: str = ""
+    notes: tuple[str, ...] = ()
+    event_attributes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def email(self) -> str:
+        return self.fields.get("email", "")
+
+
+_email_validator = EmailValidator()
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
+def _has_invisible(value: str) -> bool:
+    # Format characters (zero-width space/joiner, bidi overrides…) and line or
+    # paragraph separators make two identifiers look alike.
+    return any(unicodedata.category(ch) in ("Cf", "Zl", "Zp") for ch in value)
+
+
+def _single(values: tuple[str, ...], label: str) -> str:
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        raise Denied("multiple_values", f"{label} was sent with {len(distinct)} different values.", label)
+    return distinct[0]
+
+
+def check_identifier(value: str, label: str, max_length: int | None) -> str:
+    """Validate an identifier; never alter it."""
+    if not value:
+        raise Denied("missing_attribute", f"{label} is empty.", label)
+    if _has_control(value):
+        raise Denied("control_characters", f"{label} contains control characters.", label)
+    if _has_invisible(value):
+        raise Denied("invisible_characters", f"{label} contains invisible Unicode characters.", label)
+    if value != value.strip():
+        raise Denied("whitespace", f"{label} has leading or trailing whitespace.", label)
+    if max_length is not None and len(value) > max_length:
+        raise Denied("too_long", f"{label} is longer than {max_length} characters.", label)
+    return value
+
+
+def check_username(value: str, label: str, max_length: int | None) -> str:
+    value = check_identifier(value, label, max_length)
+    if not value.isascii():
+        # Non-ASCII usernames admit confusables ("аlice" with a Cyrillic а).
+        raise Denied("non_ascii_username", f"{label} contains non-ASCII characters.", label)
+    if not all(ch.isalnum() or ch in "@.+-_" for ch in value):
+        raise Denied("invalid_username", f"{label} contains characters not allowed in usernames.", label)
+    return value
+
+
+def check_email(value: str, label: str, max_length: int | None) -> str:
+    value = check_identifier(value, label, max_length)
+    try:
+        _email_validator(value)
+    except ValidationError:
+        raise Denied("invalid_email", f"{label} is not a valid email address.", label) from None
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def normalise_display(value: str, label: str, max_length: int | None, notes: list[str]) -> str:
+    if _has_control(value):
+        raise Denied("control_characters", f"{label} contains control characters.", label)
+    stripped = value.strip()
+    if stripped != value:
+        notes.append(f"{label}: surrounding whitespace removed")
+    if max_length is not None and len(stripped) > max_length:
+        notes.append(f"{label}: cut to {max_length} characters")
+        stripped = stripped[:max_length]
+    return stripped
+
+
+def extract_subject(assertion: AssertionData, settings: IdPSettings, max_length: int) -> str:
+    """The stable subject: the NameID, or the configured subject attribute."""
+    if settings.SUBJECT_ATTRIBUTE:
+        name, values = assertion.lookup(settings.SUBJECT_ATTRIBUTE)
+        if name is None or not values:
+            raise Denied("missing_subject", "The subject attribute is missing.", "subject")
+        if name in assertion.duplicate_names:
+            raise Denied("duplicate_attribute", "The subject attribute was sent more than once.", "subject")
+        return check_identifier(_single(values, "subject"), "subject", max_length)
+    if not assertion.name_id:
+        raise Denied("missing_subject", "The assertion has no NameID.", "subject")
+    if assertion.name_id_format == NAMEID_TRANSIENT:
+        raise Denied(
+            "transient_name_id",
+            "A transient NameID changes on every login and cannot identify an account; "
+            "configure a persistent NameID or SUBJECT_ATTRIBUTE.",
+            "subject",
+        )
+    return check_identifier(assertion.name_id, "subject", max_length)
+
+
+def _map_field(spec: FieldSpec, values: tuple[str, ...], notes: list[str]) -> str:
+    value = _single(values, spec.name)
+    if spec.kind == EMAIL:
+        return check_email(value, spec.name, spec.max_length)
+    if spec.kind == IDENTIFIER:
+        return check_username(value, spec.name, spec.max_length)
+    return normalise_display(value, spec.name, spec.max_length, notes)
+
+
+def map_fields(
+    assertion: AssertionData, settings: IdPSettings, specs: Mapping[str, FieldSpec]
+) -> tuple[dict[str, str], list[str]]:
+    """Mapped, validated user fields and the normalisation notes."""
+    values: dict[str, str] = {}
+    notes: list[str] = []
+    for field_name, names in settings.ATTRIBUTE_MAP.items():
+        spec = specs.get(field_name)
+        if spec is None or field_name in FORBIDDEN_FIELDS:
+            continue
+        name, raw = assertion.lookup(names)
+        if name is None or not raw:
+            continue
+        if name in assertion.duplicate_names:
+            raise Denied("duplicate_attribute", f"{field_name} was sent in more than one attribute element.", field_name)
+        values[field_name] = _map_field(spec, raw, notes)
+    return values, notes
+
+
+def event_attributes(assertion: AssertionData, allowed: Iterable[str]) -> dict[str, list[str]]:
+    """The allow-listed attributes, for storing on events."""
+    kept: dict[str, list[str]] = {}
+    for name in allowed:
+        key, values = assertion.lookup([name])
+        if key is not None:
+            kept[name] = list(values)
+    return kept
+
+
+def build_profile(
+    assertion: AssertionData,
+    settings: IdPSettings,
+    specs: Mapping[str, FieldSpec],
+    subject_max_length: int,
+) -> Profile:
+    """Validate ``assertion`` into a :class:`Profile`, or raise :class:`Denied`."""
+    subject = extract_subject(assertion, settings, subject_max_length)
+    values, notes = map_fields(assertion, settings, specs)
+    for required in settings.REQUIRED_ATTRIBUTES:
+        if not values.get(required):
+            raise Denied("missing_attribute", f"The required attribute {required} is missing.", required)
+    return Profile(
+        idp_entity_id=assertion.idp_entity_id,
+        subject=subject,
+        name_id_format=assertion.name_id_format,
+        fields=values,
+        assertion_id=assertion.assertion_id,
+        notes=tuple(notes),
+        event_attributes=event_attributes(assertion, settings.EVENT_ATTRIBUTES),
+    )
+
+
+def field_specs(model: Any, field_names: Iterable[str]) -> dict[str, FieldSpec]:
+    """Describe the concrete, writable text fields of ``model`` named in ``field_names``."""
+    username_field = getattr(model, "USERNAME_FIELD", "username")
+    email_field = model.get_email_field_name() if hasattr(model, "get_email_field_name") else "email"
+    specs: dict[str, FieldSpec] = {}
+    for name in field_names:
+        if name in FORBIDDEN_FIELDS:
+            continue
+        try:
+            model_field = model._meta.get_field(name)
+        except Exception:  # FieldDoesNotExist; a system check reports it
+            continue
+        if not getattr(model_field, "concrete", False) or model_field.is_relation:
+            continue
+        if name == email_field:
+            kind = EMAIL
+        elif name == username_field:
+            kind = IDENTIFIER
+        else:
+            kind = DISPLAY
+        specs[name] = FieldSpec(name=name, max_length=getattr(model_field, "max_length", None), kind=kind)
+    return specs

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+# SAML core §8.3.7: persistent identifiers are at most 256 characters.
+SUBJECT_MAX_LENGTH = 256
+ENTITY_ID_MAX_LENGTH = 1024
+
+
+class FederatedIdentity(models.Model):
+    """A stable (IdP, subject) pair bound to one local user.
+
+    Logins are looked up through this binding only, never by email or
+    username, so one IdP can never sign in as another IdP's user.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="saml_identities",
+        verbose_name=_("user"),
+    )
+    idp_entity_id = models.CharField(_("IdP entity ID"), max_length=ENTITY_ID_MAX_LENGTH)
+    subject = models.CharField(_("subject"), max_length=SUBJECT_MAX_LENGTH)
+    name_id_format = models.CharField(_("NameID format"), max_length=255, blank=True)
+    first_asserted_at = models.DateTimeField(_("first asserted at"), default=timezone.now)
+    last_asserted_at = models.DateTimeField(_("last asserted at"), default=timezone.now)
+    last_assertion_id = models.CharField(_("last assertion ID"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("federated identity")
+        verbose_name_plural = _("federated identities")
+        ordering = ["idp_entity_id", "subject"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idp_entity_id", "subject"], name="saml_jit_identity_idp_subject"
+            ),
+            # One account holds at most one subject per IdP: a second subject
+            # from the same IdP is a different person (or a reassigned ID).
+            models.UniqueConstraint(fields=["user", "idp_entity_id"], name="saml_jit_identity_user_idp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.idp_entity_id}"
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", _("created")
+    LINKED = "linked", _("linked")
+    UPDATED = "updated", _("updated")
+    LOGIN = "login", _("login")
+    DENIED = "denied", _("denied")
+    REJECTED = "rejected", _("rejected")
+    DEACTIVATED = "deactivated", _("deactivated")
+    REACTIVATED = "reactivated", _("reactivated")
+
+
+class EventSource(models.TextChoices):
+    SAML = "saml", _("SAML")
+    SCIM = "scim", _("SCIM")
+    ADMIN = "admin", _("admin")
+    SYSTEM = "system", _("system")
+
+
+class ProvisioningEvent(models.Model):
+    """One provisioning decision. Append-only; written by ``events.record``.
+
+    The username is snapshotted so the row still says who it was about after
+    the user is deleted (the foreign key is then set to NULL).
+    """
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=EventKind.choices)
+    source = models.CharField(_("source"), max_length=16, choices=EventSource.choices, default=EventSource.SAML)
+    idp_entity_id = models.CharField(_("IdP entity ID"), max_length=ENTITY_ID_MAX_LENGTH, blank=True)
+    subject = models.CharField(_("subject"), max_length=SUBJECT_MAX_LENGTH, blank=True)
+    assertion_id = models.CharField(_("assertion ID"), max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="saml_events",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(_("username"), max_length=255, blank=True)
+    reason_code = models.CharField(_("reason code"), max_length=64, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    diff = models.JSONField(_("changes"), default=dict, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+
+    class Meta:
+        verbose_name = _("provisioning event")
+        verbose_name_plural = _("provisioning events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["kind", "-created_at"], name="saml_jit_event_kind_time"),
+            models.Index(fields=["idp_entity_id", "subject"], name="saml_jit_event_identity"),
+            models.Index(fields=["assertion_id"], name="saml_jit_event_assertion"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.username or self.subject or "-"
+        return f"{self.get_kind_display()} {who} ({self.created_at:%Y-%m-%d %H:%M:%S})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Provisioning events are append-only.")
+        super().save(*args, **kwargs)

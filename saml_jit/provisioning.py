@@ -1,0 +1,239 @@
+"""Applies a plan: users and identities, in one transaction, race-safe.
+
+This is the imperative shell around :mod:`saml_jit.mapping` and
+:mod:`saml_jit.policy`. It reads the current state, asks the policy for a
+plan and writes it, together with the event that records it, atomically.
+
+Concurrent first logins of one identity both see "no identity yet" and both
+try to create one. The unique constraints on the user's username and on
+(IdP, subject) make one of them fail with ``IntegrityError``; that attempt is
+rolled back and retried, and the retry finds the identity the winner created
+(the same reasoning as ``RemoteUserBackend``'s ``get_or_create``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import events
+from .conf import IdPSettings, app_settings
+from .mapping import AssertionData, Denied, Profile, build_profile, check_username, field_specs
+from .models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from .policy import CREATE, LINK, AccountState, Plan, Policy, get_policy
+
+logger = logging.getLogger(__name__)
+
+#: Attempts at the whole transaction when a concurrent login wins a race.
+ATTEMPTS = 3
+
+
+@dataclass
+class Outcome:
+    """The result of one login: a user, or the denial and its event."""
+
+    user: Any = None
+    kind: str = ""
+    denial: Denied | None = None
+    event: Any = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    settings: IdPSettings
+    policy: Policy
+    user_model: Any
+    request: HttpRequest | None
+
+    @property
+    def username_field(self) -> str:
+        return self.user_model.USERNAME_FIELD
+
+
+def provision(assertion: AssertionData, request: HttpRequest | None = None) -> Outcome:
+    """Sign in, create, link or update the account for a validated assertion."""
+    user_model = get_user_model()
+    ctx = _Context(app_settings.for_idp(assertion.idp_entity_id), get_policy(), user_model, request)
+    profile = None
+    try:
+        specs = field_specs(user_model, ctx.settings.ATTRIBUTE_MAP)
+        profile = build_profile(assertion, ctx.settings, specs, SUBJECT_MAX_LENGTH)
+        ctx.policy.authorize(request, profile, ctx.settings)
+        return _apply_with_retry(ctx, profile)
+    except Denied as denial:
+        return _deny(ctx, assertion, profile, denial)
+
+
+def _apply_with_retry(ctx: _Context, profile: Profile) -> Outcome:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _apply(ctx, profile)
+        except IntegrityError:
+            if attempt == ATTEMPTS:
+                raise Denied("conflict", "The account could not be saved: it conflicts with another account.") from None
+            logger.info("saml_jit concurrent login for idp=%s; retrying (%d)", profile.idp_entity_id, attempt)
+    raise AssertionError("unreachable")
+
+
+def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Outcome:
+    event = events.record(
+        EventKind.DENIED,
+        request=ctx.request,
+        user=getattr(denial, "user", None),
+        idp_entity_id=assertion.idp_entity_id,
+        subject=profile.subject if profile else "",
+        assertion_id=assertion.assertion_id,
+        reason_code=denial.code,
+        message=denial.message,
+        attributes=profile.event_attributes if profile else {},
+    )
+    logger.info("saml_jit denied idp=%s reason=%s event=%s", assertion.idp_entity_id, denial.code, event.pk)
+    return Outcome(kind=EventKind.DENIED, denial=denial, event=event)
+
+
+def _account_state(user: Any, field_names: list[str], idps: frozenset[str] = frozenset()) -> AccountState:
+    return AccountState(
+        pk=user.pk,
+        fields={name: getattr(user, name, None) for name in field_names},
+        is_active=bool(getattr(user, "is_active", True)),
+        is_staff=bool(getattr(user, "is_staff", False)),
+        is_superuser=bool(getattr(user, "is_superuser", False)),
+        idps=idps,
+    )
+
+
+def _find_by_email(ctx: _Context, email: str) -> Any:
+    if not email:
+        return None
+    email_field = ctx.user_model.get_email_field_name()
+    matches = list(ctx.user_model._default_manager.filter(**{f"{email_field}__iexact": email})[:2])
+    if len(matches) > 1:
+        raise Denied("email_ambiguous", "Several local accounts share this email address.")
+    return matches[0] if matches else None
+
+
+def _apply(ctx: _Context, profile: Profile) -> Outcome:
+    identity = (
+        FederatedIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject)
+        .first()
+    )
+    names = list(profile.fields)
+    bound = match = None
+    if identity is not None:
+        bound = _account_state(identity.user, names)
+    else:
+        match = _find_by_email(ctx, profile.email)
+    email_match = None
+    if match is not None:
+        idps = frozenset(match.saml_identities.values_list("idp_entity_id", flat=True))
+        email_match = _account_state(match, names, idps)
+    try:
+        plan = ctx.policy.plan(
+            ctx.request,
+            profile,
+            ctx.settings,
+            username_field=ctx.username_field,
+            bound=bound,
+            email_match=email_match,
+        )
+    except Denied as denial:
+        denial.user = identity.user if identity is not None else None  # type: ignore[attr-defined]
+        raise
+    if plan.action == CREATE:
+        return _create(ctx, profile, plan)
+    user = identity.user if identity is not None else match
+    return _update(ctx, profile, plan, user, identity)
+
+
+def _free_username(ctx: _Context, profile: Profile) -> str:
+    field = ctx.user_model._meta.get_field(ctx.username_field)
+    candidates = ctx.policy.username_candidates(profile, ctx.settings, ctx.username_field, field.max_length)
+    if not candidates:
+        raise Denied("username_unavailable", "No username could be generated for this account.")
+    check_username(candidates[0], ctx.username_field, field.max_length)
+    taken = set(
+        ctx.user_model._default_manager.filter(**{f"{ctx.username_field}__in": candidates}).values_list(
+            ctx.username_field, flat=True
+        )
+    )
+    for candidate in candidates:
+        if candidate not in taken:
+            return candidate
+    raise Denied("username_unavailable", "Every generated username for this account is taken.")
+
+
+def _create(ctx: _Context, profile: Profile, plan: Plan) -> Outcome:
+    user = ctx.user_model(**plan.changes)
+    diff = dict(plan.diff)
+    if ctx.username_field != ctx.user_model.get_email_field_name():
+        username = _free_username(ctx, profile)
+        setattr(user, ctx.username_field, username)
+        diff[ctx.username_field] = [None, username]
+    if hasattr(user, "is_active"):
+        user.is_active = plan.is_active
+    user.set_unusable_password()
+    ctx.policy.populate_user(ctx.request, user, profile, plan)
+    user.save()
+    _bind(profile, user)
+    return _event(ctx, profile, EventKind.CREATED, user, diff)
+
+
+def _update(ctx: _Context, profile: Profile, plan: Plan, user: Any, identity: Any) -> Outcome:
+    for name, value in plan.changes.items():
+        setattr(user, name, value)
+    ctx.policy.populate_user(ctx.request, user, profile, plan)
+    if plan.changes:
+        user.save(update_fields=list(plan.changes))
+    if plan.action == LINK:
+        _bind(profile, user)
+        kind = EventKind.LINKED
+    else:
+        _touch(identity, profile)
+        kind = EventKind.UPDATED if plan.diff else EventKind.LOGIN
+    return _event(ctx, profile, kind, user, plan.diff)
+
+
+def _bind(profile: Profile, user: Any) -> FederatedIdentity:
+    now = timezone.now()
+    return FederatedIdentity.objects.create(
+        user=user,
+        idp_entity_id=profile.idp_entity_id,
+        subject=profile.subject,
+        name_id_format=profile.name_id_format,
+        first_asserted_at=now,
+        last_asserted_at=now,
+        last_assertion_id=profile.assertion_id,
+    )
+
+
+def _touch(identity: FederatedIdentity, profile: Profile) -> None:
+    FederatedIdentity.objects.filter(pk=identity.pk).update(
+        last_asserted_at=timezone.now(), last_assertion_id=profile.assertion_id
+    )
+
+
+def _event(ctx: _Context, profile: Profile, kind: str, user: Any, diff: dict[str, list[Any]]) -> Outcome:
+    message = "; ".join(profile.notes)
+    if kind == EventKind.CREATED and not getattr(user, "is_active", True):
+        message = "; ".join(filter(None, ["held for approval", message]))
+    event = events.record(
+        kind,
+        request=ctx.request,
+        user=user,
+        idp_entity_id=profile.idp_entity_id,
+        subject=profile.subject,
+        assertion_id=profile.assertion_id,
+        diff=diff,
+        message=message,
+        attributes=profile.event_attributes,
+    )
+    return Outcome(user=user, kind=kind, event=event)

@@ -1,0 +1,20 @@
+"""djangosaml2's routes, with saml_jit's ACS. Include under a prefix of your choice::
+
+    path("saml2/", include("saml_jit.urls")),
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from djangosaml2 import views as djangosaml2_views
+
+from . import views
+
+urlpatterns = [
+    path("login/", djangosaml2_views.LoginView.as_view(), name="saml2_login"),
+    path("acs/", views.AssertionConsumerServiceView.as_view(), name="saml2_acs"),
+    path("logout/", djangosaml2_views.LogoutInitView.as_view(), name="saml2_logout"),
+    path("ls/", djangosaml2_views.LogoutView.as_view(), name="saml2_ls"),
+    path("ls/post/", djangosaml2_views.LogoutView.as_view(), name="saml2_ls_post"),
+    path("metadata/", djangosaml2_views.MetadataView.as_view(), name="saml2_metadata"),
+]

@@ -1,0 +1,217 @@
+"""The assertion consumer service: djangosaml2's, made to keep evidence.
+
+Every response ends in exactly one of: a login, a ``denied`` event (the
+assertion was valid, the policy said no) or a ``rejected`` event (pysaml2, or
+saml_jit's own pre-checks, refused the response). Failures answer with a
+clear error page and a 4xx status, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import saml2
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from django.contrib import auth
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from djangosaml2 import views as djangosaml2_views
+from djangosaml2.cache import IdentityCache, OutstandingQueriesCache
+from djangosaml2.overrides import Saml2Client
+from djangosaml2.utils import get_fallback_login_redirect_url, validate_referral_url
+from saml2.response import (
+    DecryptionFailed,
+    IncorrectlySigned,
+    StatusError,
+    UnsolicitedResponse,
+    VerificationError,
+)
+from saml2.s_utils import RequestVersionTooHigh, RequestVersionTooLow
+from saml2.sigver import DecryptError, MissingKey, SigverError
+from saml2.validate import ResponseLifetimeExceed, ToEarly
+
+from . import events
+from .assertions import from_response
+from .backends import outcome_of
+from .conf import app_settings
+from .mapping import _has_control
+from .models import ENTITY_ID_MAX_LENGTH, EventKind
+
+logger = logging.getLogger(__name__)
+
+SAML_ISSUER = "{urn:oasis:names:tc:SAML:2.0:assertion}Issuer"
+
+# (exception types, reason code, status) — first match wins.
+_REJECTIONS: tuple[tuple[tuple[type[BaseException], ...], str, int], ...] = (
+    ((DecryptionFailed, DecryptError), "decryption_failed", 400),
+    ((IncorrectlySigned, MissingKey, SigverError), "bad_signature", 400),
+    ((ResponseLifetimeExceed,), "expired", 400),
+    ((ToEarly,), "not_yet_valid", 400),
+    ((UnsolicitedResponse,), "unsolicited", 400),
+    ((StatusError,), "idp_status", 403),
+    ((RequestVersionTooLow, RequestVersionTooHigh), "unsupported_version", 400),
+    ((VerificationError,), "conditions_not_met", 400),
+    ((binascii.Error, ParseError, DefusedXmlException, UnicodeDecodeError), "malformed_response", 400),
+)
+
+REASONS: dict[str, Any] = {
+    "missing_response": _("The request carried no SAML response."),
+    "response_too_large": _("The SAML response is larger than this site accepts."),
+    "malformed_response": _("The SAML response could not be read."),
+    "invalid_response": _("The SAML response is not valid."),
+    "bad_signature": _("The SAML response is not signed by a trusted identity provider."),
+    "decryption_failed": _("The encrypted assertion could not be decrypted."),
+    "expired": _("The SAML response has expired. Please sign in again."),
+    "not_yet_valid": _("The SAML response is not valid yet. Check the clocks of both servers."),
+    "unsolicited": _("This SAML response does not answer a sign-in started from this browser."),
+    "idp_status": _("The identity provider did not sign you in."),
+    "unsupported_version": _("The SAML response uses an unsupported protocol version."),
+    "conditions_not_met": _("The SAML response was not meant for this site."),
+    "wrong_audience": _("The SAML assertion was issued for another service."),
+    "no_assertion": _("The SAML response holds no valid assertion."),
+}
+
+
+def classify(exc: BaseException) -> tuple[str, int]:
+    """A stable reason code and an HTTP status for a pysaml2 failure."""
+    for types, code, status in _REJECTIONS:
+        if isinstance(exc, types):
+            return code, status
+    if "AudienceRestriction" in str(exc):
+        return "wrong_audience", 400
+    return "invalid_response", 400
+
+
+def claimed_issuer(saml_response: str) -> str:
+    """The Issuer a rejected response *claims*, for the event. Never trusted."""
+    try:
+        root = fromstring(base64.b64decode(saml_response), forbid_dtd=True)
+    except Exception:
+        return ""
+    issuer = root.find(SAML_ISSUER)
+    if issuer is None:
+        issuer = root.find(f".//{SAML_ISSUER}")
+    text = (issuer.text or "").strip() if issuer is not None else ""
+    if len(text) > ENTITY_ID_MAX_LENGTH or _has_control(text):
+        return ""
+    return text
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceView):
+    """djangosaml2's ACS with saml_jit's evidence and error handling."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        saml_response = request.POST.get("SAMLResponse", "")
+        if not saml_response:
+            return self.reject(request, "missing_response", 400)
+        if len(saml_response) > app_settings.MAX_RESPONSE_SIZE:
+            return self.reject(request, "response_too_large", 413)
+        response, failure = self.parse(request, saml_response)
+        if failure is not None:
+            code, status, exc = failure
+            return self.reject(request, code, status, exc=exc, saml_response=saml_response)
+        return self.login(request, response)
+
+    def parse(self, request: HttpRequest, saml_response: str) -> tuple[Any, Any]:
+        """Validate with pysaml2. Returns (response, None) or (None, (code, status, exc))."""
+        client = Saml2Client(self.get_sp_config(request), identity_cache=IdentityCache(request.saml_session))
+        oq_cache = OutstandingQueriesCache(request.saml_session)
+        oq_cache.sync()
+        try:
+            response = client.parse_authn_request_response(
+                saml_response, saml2.BINDING_HTTP_POST, oq_cache.outstanding_queries()
+            )
+            if response is None or response.assertion is None:
+                # Stock djangosaml2 crashes on this (e.g. a wrong Destination).
+                return None, ("no_assertion", 400, None)
+            self.custom_validation(response)
+        except Exception as exc:  # pysaml2 raises many unrelated types
+            code, status = classify(exc)
+            return None, (code, status, exc)
+        oq_cache.delete(response.session_id())
+        return response, None
+
+    def login(self, request: HttpRequest, response: Any) -> HttpResponse:
+        session_info = response.session_info()
+        assertion = from_response(response)
+        user = auth.authenticate(
+            request,
+            session_info=session_info,
+            assertion_info={"assertion_id": assertion.assertion_id, "not_on_or_after": assertion.not_on_or_after},
+            saml_assertion=assertion,
+        )
+        if user is None:
+            return self.deny(request, assertion.idp_entity_id)
+        auth.login(request, user)
+        djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])
+        self.post_login_hook(request, user, session_info)
+        self.customize_session(user, session_info)
+        return self.redirect_after_login(request, user, session_info)
+
+    def redirect_after_login(self, request: HttpRequest, user: Any, session_info: dict[str, Any]) -> HttpResponse:
+        relay_state = self.build_relay_state()
+        custom = self.custom_redirect(user, relay_state, session_info)
+        if custom:
+            return HttpResponseRedirect(custom)
+        # Only this site (or SAML_ALLOWED_HOSTS): never an open redirect.
+        target = validate_referral_url(request, relay_state) or get_fallback_login_redirect_url()
+        return HttpResponseRedirect(target)
+
+    def deny(self, request: HttpRequest, idp_entity_id: str) -> HttpResponse:
+        outcome = outcome_of(request)
+        if outcome is None:
+            # Another backend (or none) handled authenticate(); still leave evidence.
+            event = events.record(
+                EventKind.DENIED,
+                request=request,
+                idp_entity_id=idp_entity_id,
+                reason_code="not_authenticated",
+                message="No authentication backend accepted the assertion; is SamlJitBackend configured?",
+            )
+            return self.error_page(request, "not_authenticated", 403, event)
+        if outcome.denial is None:
+            # Provisioned, but the account may not sign in yet (held for approval).
+            return self.error_page(request, "inactive", 403, outcome.event, pending=True)
+        return self.error_page(request, outcome.denial.code, 403, outcome.event, message=outcome.denial.message)
+
+    def reject(
+        self,
+        request: HttpRequest,
+        code: str,
+        status: int,
+        exc: BaseException | None = None,
+        saml_response: str = "",
+    ) -> HttpResponse:
+        message = str(REASONS.get(code, REASONS["invalid_response"]))
+        if exc is not None:
+            message = f"{message} ({type(exc).__name__})"
+        event = events.record(
+            EventKind.REJECTED,
+            request=request,
+            idp_entity_id=claimed_issuer(saml_response) if saml_response else "",
+            reason_code=code,
+            message=message,
+        )
+        logger.warning("saml_jit rejected response reason=%s event=%s", code, event.pk)
+        return self.error_page(request, code, status, event)
+
+    def error_page(
+        self, request: HttpRequest, code: str, status: int, event: Any, message: str = "", pending: bool = False
+    ) -> HttpResponse:
+        context = {
+            "reason_code": code,
+            "reason": REASONS.get(code) or message,
+            "event": event,
+            "pending": pending,
+            "status": status,
+        }
+        return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
