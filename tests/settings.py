@@ -64,8 +64,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_REDIRECT_URL = "/"
 SAML_SESSION_COOKIE_NAME = "saml_session"
 
-# SAML_CONFIG is built per test run by tests/conftest.py (keys are generated at
-# run time, never committed).
-SAML_CONFIG: dict = {}
+# Keys are generated at run time into tests/.keys/ (never committed).
+from tests.federation import saml_config  # noqa: E402
+
+SAML_CONFIG = saml_config()
 SAML_JIT: dict = {}
 SAML_CSP_HANDLER = ""
