@@ -133,11 +133,14 @@ def generate_keypair(directory: str | os.PathLike[str], name: str, common_name: 
     if key_file.exists() and cert_file.exists():
         return key_file, cert_file
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_private(key_file, key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    _write_private(
+        key_file,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     cert_file.write_bytes(_self_signed_cert(key, common_name).public_bytes(serialization.Encoding.PEM))
     return key_file, cert_file
 
@@ -498,16 +501,12 @@ class TestIdP:
                 recipient=recipient,
             ),
         )
-        session_end = (
-            _saml_time(issue_instant + dt.timedelta(seconds=session_lifetime)) if session_lifetime else None
-        )
+        session_end = _saml_time(issue_instant + dt.timedelta(seconds=session_lifetime)) if session_lifetime else None
         authn = saml.AuthnStatement(
             authn_instant=_saml_time(issue_instant),
             session_index=sid(),
             session_not_on_or_after=session_end,
-            authn_context=saml.AuthnContext(
-                authn_context_class_ref=saml.AuthnContextClassRef(text=_AUTHN_CONTEXT_PPT)
-            ),
+            authn_context=saml.AuthnContext(authn_context_class_ref=saml.AuthnContextClassRef(text=_AUTHN_CONTEXT_PPT)),
         )
         return saml.Assertion(
             id=assertion_id,
@@ -674,4 +673,3 @@ def _metadata_sources(xml: object, files: object, urls: object) -> dict:
     if remote := [{"url": url} for url in _as_list(urls)]:
         metadata["remote"] = remote
     return metadata
-

@@ -1,0 +1,1 @@
+"""A runnable demo site for saml_jit, with an embedded SAML IdP."""

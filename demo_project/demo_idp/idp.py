@@ -1,0 +1,47 @@
+"""Building the demo IdP.
+
+:func:`idp_metadata_xml` runs while settings load (the SP needs to trust the
+IdP before Django is configured), so it must not touch ``django.conf``.
+:func:`get_idp` is for views: it also trusts the SP this site runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from saml2.config import SPConfig
+from saml2.metadata import entity_descriptor
+
+from saml_jit.testing.idp import TestIdP, generate_keypair
+
+
+def idp_entity_id(demo_base_url: str) -> str:
+    return f"{demo_base_url.rstrip('/')}/idp/metadata/"
+
+
+def build_idp(demo_base_url: str, keys_dir: Path, sp_metadata: list[str] | None = None) -> TestIdP:
+    """The demo IdP, mounted at ``{demo_base_url}/idp/``; keys are created on first use."""
+    key_file, cert_file = generate_keypair(keys_dir, "demo-idp", "saml_jit demo IdP")
+    return TestIdP(
+        entity_id=idp_entity_id(demo_base_url),
+        key_file=key_file,
+        cert_file=cert_file,
+        base_url=f"{demo_base_url.rstrip('/')}/idp",
+        sp_metadata=sp_metadata,
+        name="saml_jit demo IdP",
+    )
+
+
+def idp_metadata_xml(demo_base_url: str, keys_dir: Path) -> str:
+    return build_idp(demo_base_url, keys_dir).metadata_xml()
+
+
+@functools.cache
+def get_idp() -> TestIdP:
+    """The demo IdP, trusting this site's SP (built once per process: it is configuration)."""
+    from django.conf import settings
+
+    sp_config = SPConfig().load(settings.SAML_CONFIG)
+    sp_metadata = str(entity_descriptor(sp_config))
+    return build_idp(settings.DEMO_BASE_URL, settings.DEMO_KEYS_DIR, [sp_metadata])

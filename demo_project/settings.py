@@ -1,0 +1,196 @@
+"""Settings for the saml_jit demo project.
+
+Everything configurable comes from the environment (or a ``.env`` file at the
+repository root); ``.env.example`` lists every variable. Run-time state —
+database, generated keys, the development secret key — lives in
+``demo_project/var/``, which git ignores.
+
+By default the site trusts its own embedded demo IdP (``/idp/``). Set
+``SAML_IDP_METADATA_FILE`` or ``SAML_IDP_METADATA_URL`` to use a real IdP
+instead; the demo IdP then stays mounted but is no longer trusted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+import saml2
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+from demo_project.demo_idp.idp import idp_metadata_xml
+from saml_jit.testing.idp import generate_keypair, sp_saml_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # the repository root
+VAR_DIR = BASE_DIR / "demo_project" / "var"
+
+env = environ.Env(
+    # The demo is meant to be run locally with one command, hence DEBUG on by
+    # default; set DEBUG=false (and SECRET_KEY) for anything others can reach.
+    DEBUG=(bool, True),
+    ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]"]),
+    SESSION_COOKIE_SECURE=(bool, False),
+    DEMO_BASE_URL=(str, "http://localhost:8000"),
+    LOG_LEVEL=(str, "INFO"),
+)
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")  # never overrides real environment variables
+
+DEBUG = env("DEBUG")
+
+
+def _private_file(path: Path, content: str) -> None:
+    # 0600 from the start, and O_EXCL so a concurrent first start keeps the
+    # file the other process wrote instead of replacing it.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+
+
+def _secret_key() -> str:
+    # Never a default in code: from the environment, or — for local DEBUG
+    # runs only — generated once and kept in the ignored var/ folder.
+    if key := env.str("SECRET_KEY", default=""):
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("Set SECRET_KEY (see .env.example); it is only generated when DEBUG is on.")
+    path = VAR_DIR / "secret_key"
+    _private_file(path, get_random_secret_key())
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+DEMO_BASE_URL = env("DEMO_BASE_URL").rstrip("/")
+ALLOWED_HOSTS = [*env("ALLOWED_HOSTS"), urlsplit(DEMO_BASE_URL).hostname or "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "djangosaml2",
+    "saml_jit",
+    "demo_project.demo_idp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Keeps djangosaml2's outstanding-request state in its own cookie.
+    "djangosaml2.middleware.SamlSessionMiddleware",
+]
+
+ROOT_URLCONF = "demo_project.urls"
+WSGI_APPLICATION = "demo_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "demo_project" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR}/db.sqlite3")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # sqlite does not create the folder
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "saml_jit.backends.SamlJitBackend",
+]
+LOGIN_URL = "/saml2/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+SESSION_COOKIE_SECURE = env("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --------------------------------------------------------------------------
+# SAML (djangosaml2 + pysaml2): this site is the SP.
+
+DEMO_KEYS_DIR = VAR_DIR / "keys"
+SP_KEY_FILE, SP_CERT_FILE = generate_keypair(DEMO_KEYS_DIR, "demo-sp", "saml_jit demo SP")
+SAML_SP_ENTITY_ID = env.str("SAML_SP_ENTITY_ID", default=f"{DEMO_BASE_URL}/saml2/metadata/")
+SAML_IDP_METADATA_FILE = env.str("SAML_IDP_METADATA_FILE", default="")
+SAML_IDP_METADATA_URL = env.str("SAML_IDP_METADATA_URL", default="")
+# Trust the embedded demo IdP only when no real IdP is configured.
+DEMO_IDP_TRUSTED = not (SAML_IDP_METADATA_FILE or SAML_IDP_METADATA_URL)
+
+SAML_CONFIG = sp_saml_config(
+    entity_id=SAML_SP_ENTITY_ID,
+    base_url=DEMO_BASE_URL,
+    idp_metadata_xml=idp_metadata_xml(DEMO_BASE_URL, DEMO_KEYS_DIR) if DEMO_IDP_TRUSTED else None,
+    idp_metadata_file=SAML_IDP_METADATA_FILE or None,
+    idp_metadata_url=SAML_IDP_METADATA_URL or None,
+    key_file=SP_KEY_FILE,
+    cert_file=SP_CERT_FILE,
+    name="saml_jit demo",
+)
+SAML_SESSION_COOKIE_NAME = "saml_session"
+# The IdP's POST to the ACS is cross-site with a real IdP: the SAML session
+# cookie then needs SameSite=None, which browsers only accept with Secure.
+# Over plain http (the local demo, same site as its IdP) Lax works and None
+# would be dropped.
+SAML_SESSION_COOKIE_SAMESITE = env.str(
+    "SAML_SESSION_COOKIE_SAMESITE", default="None" if SESSION_COOKIE_SECURE else "Lax"
+)
+# djangosaml2 can add a Content-Security-Policy through django-csp; the demo
+# adds none (set one in production, e.g. at the reverse proxy). '' silences
+# djangosaml2's start-up warning about it.
+SAML_CSP_HANDLER = ""
+SAML_DEFAULT_BINDING = saml2.BINDING_HTTP_REDIRECT
+SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
+
+# --------------------------------------------------------------------------
+# saml_jit
+# The core app's settings go here (attribute map, per-IdP policy, groups...).
+# Left empty on purpose: saml_jit's defaults apply. See the README's
+# configuration table.
+SAML_JIT: dict = {}
+
+# --------------------------------------------------------------------------
+# Logging: pysaml2 and djangosaml2 log whole assertions (attribute values,
+# i.e. personal data) at DEBUG, so they stay at WARNING whatever LOG_LEVEL is.
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL")},
+    "loggers": {
+        "saml2": {"level": "WARNING"},
+        "djangosaml2": {"level": "WARNING"},
+    },
+}
