@@ -15,7 +15,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
-from .models import FederatedIdentity, ProvisioningEvent
+from .grants import expire_grants
+from .models import FederatedIdentity, Grant, ProvisioningEvent
 
 #: How many events the user page shows (the full list is one click away).
 RECENT_EVENTS = 20
@@ -175,6 +176,67 @@ class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = _("federated identities")
 
 
+class GrantInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Grant
+    fk_name = "user"
+    fields = ("kind", "group", "idp_entity_id", "granted_at", "last_asserted_at", "expires_at", "assertion_id")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("grants from SAML (managed memberships and privileges)")
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    """Grants are reviewed here; "expire now" takes one away at once.
+
+    Deleting a grant row instead releases the membership to manual management:
+    saml_jit will no longer remove it.
+    """
+
+    list_display = ("user", "kind", "group", "idp_entity_id", "granted_at", "last_asserted_at", "expires_at")
+    list_filter = ("kind", "idp_entity_id", "group")
+    search_fields = ("user__username", "group__name", "=assertion_id")
+    list_select_related = ("user", "group")
+    readonly_fields = (
+        "user",
+        "idp_entity_id",
+        "kind",
+        "group",
+        "granted_at",
+        "last_asserted_at",
+        "assertion_id",
+        "expires_at",
+    )
+    actions = ["expire_now"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Expire selected grants now"), permissions=["delete"])
+    def expire_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        removed = expire_grants(grant_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, _("%(count)d grant(s) expired.") % {"count": removed})
+
+
+class ManagedGroupFilter(admin.SimpleListFilter):
+    """Users by group membership that saml_jit manages."""
+
+    title = _("managed group (SAML)")
+    parameter_name = "saml_group"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        groups = Grant.objects.filter(kind="group").values_list("group_id", "group__name").distinct()
+        return [(str(pk), name) for pk, name in sorted(groups, key=lambda item: item[1])]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(saml_grants__kind="group", saml_grants__group_id=self.value()).distinct()
+        return queryset
+
+
 class RecentEventsFormSet(BaseInlineFormSet):
     def get_queryset(self) -> QuerySet:
         return super().get_queryset()[:RECENT_EVENTS]
@@ -201,13 +263,17 @@ class SamlJitUserAdminMixin:
     admin later.
     """
 
-    saml_jit_inlines = (IdentityInline, RecentEventInline)
+    saml_jit_inlines = (IdentityInline, GrantInline, RecentEventInline)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
         if obj is not None:
             inlines += [inline for inline in self.saml_jit_inlines if inline not in inlines]
         return inlines
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        filters = list(super().get_list_filter(request))  # type: ignore[misc]
+        return [*filters, ManagedGroupFilter] if ManagedGroupFilter not in filters else filters
 
 
 def _extend_user_admin(site: admin.AdminSite = admin.site) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,7 @@ from .conf import DEFAULT_ATTRIBUTE_MAP, KNOWN_KEYS, PER_IDP_KEYS, SYNC_MODES, U
 from .mapping import FORBIDDEN_FIELDS
 
 BACKEND = "saml_jit.backends.SamlJitBackend"
+EXPIRY_MIDDLEWARE = "saml_jit.middleware.GrantExpiryMiddleware"
 
 
 class Codes:
@@ -26,11 +28,23 @@ class Codes:
     UNKNOWN_USER_FIELD = "saml_jit.E006"
     POLICY_IMPORT = "saml_jit.E007"
     UNSIGNED_ASSERTIONS = "saml_jit.E008"
+    INVALID_GROUP_PATTERN = "saml_jit.E009"
     EMAIL_SUBJECT_MULTI_IDP = "saml_jit.W001"
     IDP_INITIATED = "saml_jit.W002"
+    SUPERUSER_ALLOWED = "saml_jit.W003"
+    EXPIRY_MIDDLEWARE_MISSING = "saml_jit.W004"
 
 
 class Hints:
+    INVALID_GROUP_PATTERN = "GROUP_PATTERN must be a Python regular expression; it must match a whole group value."
+    SUPERUSER_ALLOWED = (
+        "Superuser status from SAML lets whoever administers the IdP group administer this site. "
+        "Prefer staff plus permissions through groups; keep PRIVILEGE_TTL short if you keep this."
+    )
+    EXPIRY_MIDDLEWARE_MISSING = (
+        'Add "saml_jit.middleware.GrantExpiryMiddleware" after AuthenticationMiddleware, and run '
+        "saml_jit_expire_grants from cron: without either, expired privileges keep counting."
+    )
     DJANGOSAML2_MISSING = 'Add "djangosaml2" to INSTALLED_APPS.'
     BACKEND_MISSING = f'Add "{BACKEND}" (or a subclass) to AUTHENTICATION_BACKENDS.'
     DANGEROUS_ATTRIBUTE_MAP = (
@@ -145,6 +159,42 @@ def _check_idp(entity_id: str) -> list[CheckMessage]:
         )
     if idp.USERNAME_SOURCE not in USERNAME_SOURCES:
         errors.append(Error(f"USERNAME_SOURCE{where} must be one of {USERNAME_SOURCES}.", id=Codes.INVALID_SETTING))
+    errors.extend(_check_groups(idp, where))
+    return errors
+
+
+def _check_groups(idp: Any, where: str) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if idp.GROUP_PATTERN:
+        try:
+            re.compile(idp.GROUP_PATTERN)
+        except re.error as exc:
+            errors.append(
+                Error(
+                    f"GROUP_PATTERN{where} is not a valid regular expression: {exc}.",
+                    hint=Hints.INVALID_GROUP_PATTERN,
+                    id=Codes.INVALID_GROUP_PATTERN,
+                )
+            )
+    if idp.ALLOW_SUPERUSER:
+        errors.append(
+            Warning(
+                f"Superuser status can be granted from SAML{where}.",
+                hint=Hints.SUPERUSER_ALLOWED,
+                id=Codes.SUPERUSER_ALLOWED,
+            )
+        )
+    expiring = idp.PRIVILEGE_TTL is not None and (
+        idp.PRIVILEGED_GROUPS or idp.STAFF_GROUPS or (idp.ALLOW_SUPERUSER and idp.SUPERUSER_GROUPS)
+    )
+    if expiring and EXPIRY_MIDDLEWARE not in settings.MIDDLEWARE:
+        errors.append(
+            Warning(
+                f"Privileges from SAML{where} expire, but GrantExpiryMiddleware is not installed.",
+                hint=Hints.EXPIRY_MIDDLEWARE_MISSING,
+                id=Codes.EXPIRY_MIDDLEWARE_MISSING,
+            )
+        )
     return errors
 
 

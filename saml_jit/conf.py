@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,20 @@ DEFAULT_ATTRIBUTE_MAP: dict[str, tuple[str, ...]] = {
         "User.LastName",
     ),
 }
+
+#: Attributes that carry group memberships, in the forms real IdPs use.
+DEFAULT_GROUPS_ATTRIBUTE: tuple[str, ...] = (
+    "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
+    "isMemberOf",
+    "groups",
+    "memberOf",
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+    "http://schemas.xmlsoap.org/claims/Group",
+)
+
+#: Entra ID sends this instead of the groups claim for people in more than
+#: 150 groups. Its presence means "groups unknown", never "no groups".
+DEFAULT_GROUPS_OVERAGE_ATTRIBUTE: tuple[str, ...] = ("http://schemas.microsoft.com/claims/groups.link",)
 
 SYNC_ALWAYS = "always"
 SYNC_ON_CREATE = "on_create"
@@ -98,6 +113,39 @@ class IdPSettings:
     #: Attribute names whose values may be stored on events (allow-list).
     EVENT_ATTRIBUTES: tuple[str, ...] = ()
 
+    # -- groups and privileges ---------------------------------------------
+    #: Attribute names that carry group values.
+    GROUPS_ATTRIBUTE: tuple[str, ...] = DEFAULT_GROUPS_ATTRIBUTE
+    #: Attribute names whose presence signals a group overage (Entra ID).
+    GROUPS_OVERAGE_ATTRIBUTE: tuple[str, ...] = DEFAULT_GROUPS_OVERAGE_ATTRIBUTE
+    #: Asserted group value -> Django group name(s).
+    GROUP_MAP: Mapping[str, tuple[str, ...]] = None  # type: ignore[assignment]
+    #: Regular expression; asserted values that match it in full are used as
+    #: Django group names as they are. None: only GROUP_MAP counts.
+    GROUP_PATTERN: str | None = None
+    #: Create Django groups that a mapping names but that do not exist yet.
+    CREATE_GROUPS: bool = False
+    #: Asserted group values of which at least one is needed to sign in.
+    REQUIRED_GROUPS: tuple[str, ...] = ()
+    #: Asserted group values that make the account staff.
+    STAFF_GROUPS: tuple[str, ...] = ()
+    #: Asserted group values that make the account superuser: only with
+    #: ALLOW_SUPERUSER (a system check warns while it is on).
+    SUPERUSER_GROUPS: tuple[str, ...] = ()
+    ALLOW_SUPERUSER: bool = False
+    #: Django group names whose SAML grants expire unless re-asserted.
+    PRIVILEGED_GROUPS: tuple[str, ...] = ()
+    #: Seconds a privileged grant (privileged groups, staff, superuser from
+    #: SAML) lasts without a fresh login asserting it. None: no expiry.
+    PRIVILEGE_TTL: int | None = 8 * 3600
+
+    @property
+    def manages_groups(self) -> bool:
+        """Whether logins from this IdP touch groups or privileges at all."""
+        return bool(
+            self.GROUP_MAP or self.GROUP_PATTERN or self.REQUIRED_GROUPS or self.STAFF_GROUPS or self.SUPERUSER_GROUPS
+        )
+
     def sync_mode(self, field: str, username_field: str) -> str:
         default = SYNC_ON_CREATE if field == username_field else SYNC_ALWAYS
         return self.SYNC.get(field, default)
@@ -118,7 +166,18 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
 
 KNOWN_KEYS = PER_IDP_KEYS | frozenset(GLOBAL_DEFAULTS)
 
-_TUPLE_KEYS = ("SUBJECT_ATTRIBUTE", "REQUIRED_ATTRIBUTES", "ALLOWED_EMAIL_DOMAINS", "EVENT_ATTRIBUTES")
+_TUPLE_KEYS = (
+    "SUBJECT_ATTRIBUTE",
+    "REQUIRED_ATTRIBUTES",
+    "ALLOWED_EMAIL_DOMAINS",
+    "EVENT_ATTRIBUTES",
+    "GROUPS_ATTRIBUTE",
+    "GROUPS_OVERAGE_ATTRIBUTE",
+    "REQUIRED_GROUPS",
+    "STAFF_GROUPS",
+    "SUPERUSER_GROUPS",
+    "PRIVILEGED_GROUPS",
+)
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -139,6 +198,11 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
         }
     if "SYNC" in values:
         values["SYNC"] = dict(values["SYNC"])
+    if "GROUP_MAP" in values:
+        values["GROUP_MAP"] = {asserted: _as_tuple(names) for asserted, names in dict(values["GROUP_MAP"]).items()}
+    ttl = values.get("PRIVILEGE_TTL")
+    if isinstance(ttl, timedelta):
+        values["PRIVILEGE_TTL"] = int(ttl.total_seconds())
     return values
 
 
@@ -171,7 +235,7 @@ class AppSettings:
     def for_idp(self, entity_id: str) -> IdPSettings:
         """The effective settings for ``entity_id`` (defaults < global < IdP)."""
         raw = self.raw
-        values: dict[str, Any] = {"ATTRIBUTE_MAP": DEFAULT_ATTRIBUTE_MAP, "SYNC": {}}
+        values: dict[str, Any] = {"ATTRIBUTE_MAP": DEFAULT_ATTRIBUTE_MAP, "SYNC": {}, "GROUP_MAP": {}}
         values.update({k: v for k, v in raw.items() if k in PER_IDP_KEYS})
         overrides = dict(raw.get("IDPS") or {}).get(entity_id) or {}
         values.update({k: v for k, v in overrides.items() if k in PER_IDP_KEYS})

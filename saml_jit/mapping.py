@@ -65,6 +65,9 @@ class Denied(Exception):
         self.code = code
         self.message = message
         self.field = field
+        #: Set when known, so the event still says who was refused.
+        self.subject = ""
+        self.user: Any = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,11 @@ class Profile:
     assertion_id: str = ""
     notes: tuple[str, ...] = ()
     event_attributes: dict[str, list[str]] = field(default_factory=dict)
+    #: Group values as asserted; empty when the IdP sent none.
+    groups: tuple[str, ...] = ()
+    #: The IdP said "too many groups to list" (Entra ID overage): the groups
+    #: are unknown, which is not the same as none.
+    groups_overage: bool = False
 
     @property
     def email(self) -> str:
@@ -129,10 +137,42 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
+# Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt):
+# rendered as nothing, so "alice" and "al\u034fice" look the same. Some are
+# not format characters (U+034F is Mn, U+3164 is Lo), hence the explicit list.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def _is_invisible(ch: str) -> bool:
+    if unicodedata.category(ch) in ("Cf", "Zl", "Zp"):
+        return True
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _DEFAULT_IGNORABLE)
+
+
 def _has_invisible(value: str) -> bool:
-    # Format characters (zero-width space/joiner, bidi overrides…) and line or
-    # paragraph separators make two identifiers look alike.
-    return any(unicodedata.category(ch) in ("Cf", "Zl", "Zp") for ch in value)
+    # Invisible characters (zero-width space/joiner, bidi overrides, variation
+    # selectors, fillers…) and line or paragraph separators make two
+    # identifiers look alike.
+    return any(_is_invisible(ch) for ch in value)
 
 
 def _single(values: tuple[str, ...], label: str) -> str:
@@ -174,7 +214,11 @@ def check_email(value: str, label: str, max_length: int | None) -> str:
     except ValidationError:
         raise Denied("invalid_email", f"{label} is not a valid email address.", label) from None
     local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    normalised = f"{local}@{domain.lower()}"
+    if max_length is not None and len(normalised) > max_length:
+        # Lower-casing can lengthen a string ("İ" becomes two code points).
+        raise Denied("too_long", f"{label} is longer than {max_length} characters.", label)
+    return normalised
 
 
 def normalise_display(value: str, label: str, max_length: int | None, notes: list[str]) -> str:
@@ -185,7 +229,7 @@ def normalise_display(value: str, label: str, max_length: int | None, notes: lis
         notes.append(f"{label}: surrounding whitespace removed")
     if max_length is not None and len(stripped) > max_length:
         notes.append(f"{label}: cut to {max_length} characters")
-        stripped = stripped[:max_length]
+        stripped = stripped[:max_length].rstrip()
     return stripped
 
 
@@ -238,6 +282,20 @@ def map_fields(
     return values, notes
 
 
+def extract_groups(assertion: AssertionData, settings: IdPSettings) -> tuple[tuple[str, ...], bool]:
+    """Asserted group values (exact, de-duplicated) and the overage flag."""
+    overage_name, _ = assertion.lookup(settings.GROUPS_OVERAGE_ATTRIBUTE)
+    values: list[str] = []
+    for name in settings.GROUPS_ATTRIBUTE:
+        key, raw = assertion.lookup([name])
+        if key is not None:
+            values.extend(raw)
+    for value in values:
+        if _has_control(value) or _has_invisible(value):
+            raise Denied("control_characters", "A group value contains control or invisible characters.", "groups")
+    return tuple(dict.fromkeys(value for value in values if value)), overage_name is not None
+
+
 def event_attributes(assertion: AssertionData, allowed: Iterable[str]) -> dict[str, list[str]]:
     """The allow-listed attributes, for storing on events."""
     kept: dict[str, list[str]] = {}
@@ -256,10 +314,15 @@ def build_profile(
 ) -> Profile:
     """Validate ``assertion`` into a :class:`Profile`, or raise :class:`Denied`."""
     subject = extract_subject(assertion, settings, subject_max_length)
-    values, notes = map_fields(assertion, settings, specs)
-    for required in settings.REQUIRED_ATTRIBUTES:
-        if not values.get(required):
-            raise Denied("missing_attribute", f"The required attribute {required} is missing.", required)
+    try:
+        values, notes = map_fields(assertion, settings, specs)
+        for required in settings.REQUIRED_ATTRIBUTES:
+            if not values.get(required):
+                raise Denied("missing_attribute", f"The required attribute {required} is missing.", required)
+        groups, overage = extract_groups(assertion, settings) if settings.manages_groups else ((), False)
+    except Denied as denial:
+        denial.subject = subject
+        raise
     return Profile(
         idp_entity_id=assertion.idp_entity_id,
         subject=subject,
@@ -268,6 +331,8 @@ def build_profile(
         assertion_id=assertion.assertion_id,
         notes=tuple(notes),
         event_attributes=event_attributes(assertion, settings.EVENT_ATTRIBUTES),
+        groups=groups,
+        groups_overage=overage,
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +35,7 @@ from .conf import (
     IdPSettings,
     app_settings,
 )
+from .groups import GroupPlan, GroupState, check_required_groups, plan_groups
 from .mapping import Denied, Profile
 
 CREATE = "create"
@@ -168,10 +170,11 @@ class Policy:
     def authorize(self, request: HttpRequest | None, profile: Profile, settings: IdPSettings) -> None:
         """Raise :class:`Denied` to refuse the login. Runs before any database write.
 
-        By default, enforces ``ALLOWED_EMAIL_DOMAINS``.
+        By default, enforces ``ALLOWED_EMAIL_DOMAINS`` and ``REQUIRED_GROUPS``.
         """
         if settings.ALLOWED_EMAIL_DOMAINS and not email_domain_allowed(profile.email, settings.ALLOWED_EMAIL_DOMAINS):
             raise Denied("email_domain_not_allowed", "The email domain is not allowed for this IdP.", "email")
+        check_required_groups(profile, settings)
 
     def is_open_for_signup(self, request: HttpRequest | None, profile: Profile, settings: IdPSettings) -> bool:
         """May an unknown identity get a new account? ``CREATE_USERS`` by default."""
@@ -196,6 +199,12 @@ class Policy:
             email_match=email_match,
             open_for_signup=self.is_open_for_signup(request, profile, settings),
         )
+
+    def plan_groups(
+        self, request: HttpRequest | None, profile: Profile, settings: IdPSettings, state: GroupState, now: datetime
+    ) -> GroupPlan:
+        """Plan memberships and privileges (see :mod:`saml_jit.groups`)."""
+        return plan_groups(profile, settings, state, now)
 
     def username_candidates(
         self, profile: Profile, settings: IdPSettings, username_field: str, max_length: int | None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -22,8 +23,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import events
+from . import events, grants
 from .conf import IdPSettings, app_settings
+from .grants import LoadedState
+from .groups import GroupPlan
 from .mapping import AssertionData, Denied, Profile, build_profile, check_username, field_specs
 from .models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
 from .policy import CREATE, LINK, AccountState, Plan, Policy, get_policy
@@ -86,9 +89,9 @@ def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, deni
     event = events.record(
         EventKind.DENIED,
         request=ctx.request,
-        user=getattr(denial, "user", None),
+        user=denial.user,
         idp_entity_id=assertion.idp_entity_id,
-        subject=profile.subject if profile else "",
+        subject=profile.subject if profile else denial.subject,
         assertion_id=assertion.assertion_id,
         reason_code=denial.code,
         message=denial.message,
@@ -119,20 +122,26 @@ def _find_by_email(ctx: _Context, email: str) -> Any:
     return matches[0] if matches else None
 
 
-def _apply(ctx: _Context, profile: Profile) -> Outcome:
-    identity = (
-        FederatedIdentity.objects.select_for_update()
-        .select_related("user")
-        .filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject)
-        .first()
-    )
+@dataclass
+class _Gathered:
+    """The current state a login plans against."""
+
+    identity: Any
+    user: Any
+    plan: Plan
+
+
+def _gather(ctx: _Context, profile: Profile, lock: bool = True) -> _Gathered:
+    identities = FederatedIdentity.objects.select_related("user")
+    if lock:
+        identities = identities.select_for_update()
+    identity = identities.filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject).first()
     names = list(profile.fields)
-    bound = match = None
+    bound = match = email_match = None
     if identity is not None:
         bound = _account_state(identity.user, names)
     else:
         match = _find_by_email(ctx, profile.email)
-    email_match = None
     if match is not None:
         idps = frozenset(match.saml_identities.values_list("idp_entity_id", flat=True))
         email_match = _account_state(match, names, idps)
@@ -146,12 +155,48 @@ def _apply(ctx: _Context, profile: Profile) -> Outcome:
             email_match=email_match,
         )
     except Denied as denial:
-        denial.user = identity.user if identity is not None else None  # type: ignore[attr-defined]
+        denial.user = identity.user if identity is not None else None
         raise
-    if plan.action == CREATE:
-        return _create(ctx, profile, plan)
-    user = identity.user if identity is not None else match
-    return _update(ctx, profile, plan, user, identity)
+    return _Gathered(identity, identity.user if identity is not None else match, plan)
+
+
+def _apply(ctx: _Context, profile: Profile) -> Outcome:
+    gathered = _gather(ctx, profile)
+    if gathered.plan.action == CREATE:
+        return _create(ctx, profile, gathered.plan)
+    return _update(ctx, profile, gathered.plan, gathered.user, gathered.identity)
+
+
+def preview(assertion: AssertionData) -> dict[str, Any]:
+    """What a login with ``assertion`` would do, without writing anything.
+
+    Returns a JSON-ready dict: the action, the field diff, group changes,
+    grants with their expiry, or the denial.
+    """
+    user_model = get_user_model()
+    ctx = _Context(app_settings.for_idp(assertion.idp_entity_id), get_policy(), user_model, None)
+    try:
+        profile = build_profile(assertion, ctx.settings, field_specs(user_model, ctx.settings.ATTRIBUTE_MAP), SUBJECT_MAX_LENGTH)
+        ctx.policy.authorize(None, profile, ctx.settings)
+        gathered = _gather(ctx, profile, lock=False)
+        user = gathered.user if gathered.user is not None else user_model()
+        now = timezone.now()
+        _, group_plan = _plan_groups(ctx, profile, user, now)
+        diff = {**gathered.plan.diff, **group_plan.diff}
+        if gathered.plan.action == CREATE and ctx.username_field != user_model.get_email_field_name():
+            diff[ctx.username_field] = [None, _free_username(ctx, profile)]
+    except Denied as denial:
+        return {"action": "deny", "reason_code": denial.code, "message": denial.message}
+    return {
+        "action": gathered.plan.action,
+        "user": gathered.user.get_username() if gathered.user is not None else None,
+        "subject": profile.subject,
+        "diff": diff,
+        "grants": {target: expiry.isoformat() if expiry else None for target, expiry in group_plan.grants.items()},
+        "revoked_grants": sorted(group_plan.revoke),
+        "notes": [*profile.notes, *group_plan.notes],
+        "active": gathered.plan.is_active,
+    }
 
 
 def _free_username(ctx: _Context, profile: Profile) -> str:
@@ -171,9 +216,16 @@ def _free_username(ctx: _Context, profile: Profile) -> str:
     raise Denied("username_unavailable", "Every generated username for this account is taken.")
 
 
+def _plan_groups(ctx: _Context, profile: Profile, user: Any, now: datetime) -> tuple[LoadedState | None, GroupPlan]:
+    if not ctx.settings.manages_groups:
+        return None, GroupPlan()
+    loaded = grants.load_state(user, profile, ctx.settings, now)
+    return loaded, ctx.policy.plan_groups(ctx.request, profile, ctx.settings, loaded.state, now)
+
+
 def _create(ctx: _Context, profile: Profile, plan: Plan) -> Outcome:
     user = ctx.user_model(**plan.changes)
-    diff = dict(plan.diff)
+    diff: dict[str, Any] = dict(plan.diff)
     if ctx.username_field != ctx.user_model.get_email_field_name():
         username = _free_username(ctx, profile)
         setattr(user, ctx.username_field, username)
@@ -181,25 +233,36 @@ def _create(ctx: _Context, profile: Profile, plan: Plan) -> Outcome:
     if hasattr(user, "is_active"):
         user.is_active = plan.is_active
     user.set_unusable_password()
+    now = timezone.now()
+    loaded, group_plan = _plan_groups(ctx, profile, user, now)
+    grants.set_flags(user, group_plan)
     ctx.policy.populate_user(ctx.request, user, profile, plan)
     user.save()
     _bind(profile, user)
-    return _event(ctx, profile, EventKind.CREATED, user, diff)
+    if loaded is not None:
+        grants.apply_plan(user, profile, group_plan, loaded, now)
+    return _event(ctx, profile, EventKind.CREATED, user, {**diff, **group_plan.diff}, group_plan)
 
 
 def _update(ctx: _Context, profile: Profile, plan: Plan, user: Any, identity: Any) -> Outcome:
     for name, value in plan.changes.items():
         setattr(user, name, value)
+    now = timezone.now()
+    loaded, group_plan = _plan_groups(ctx, profile, user, now)
+    update_fields = list(plan.changes) + grants.set_flags(user, group_plan)
     ctx.policy.populate_user(ctx.request, user, profile, plan)
-    if plan.changes:
-        user.save(update_fields=list(plan.changes))
+    if update_fields:
+        user.save(update_fields=update_fields)
+    if loaded is not None:
+        grants.apply_plan(user, profile, group_plan, loaded, now)
+    diff = {**plan.diff, **group_plan.diff}
     if plan.action == LINK:
         _bind(profile, user)
         kind = EventKind.LINKED
     else:
         _touch(identity, profile)
-        kind = EventKind.UPDATED if plan.diff else EventKind.LOGIN
-    return _event(ctx, profile, kind, user, plan.diff)
+        kind = EventKind.UPDATED if diff else EventKind.LOGIN
+    return _event(ctx, profile, kind, user, diff, group_plan)
 
 
 def _bind(profile: Profile, user: Any) -> FederatedIdentity:
@@ -221,10 +284,12 @@ def _touch(identity: FederatedIdentity, profile: Profile) -> None:
     )
 
 
-def _event(ctx: _Context, profile: Profile, kind: str, user: Any, diff: dict[str, list[Any]]) -> Outcome:
-    message = "; ".join(profile.notes)
+def _event(
+    ctx: _Context, profile: Profile, kind: str, user: Any, diff: dict[str, Any], group_plan: GroupPlan
+) -> Outcome:
+    notes = [*profile.notes, *group_plan.notes]
     if kind == EventKind.CREATED and not getattr(user, "is_active", True):
-        message = "; ".join(filter(None, ["held for approval", message]))
+        notes.insert(0, "held for approval")
     event = events.record(
         kind,
         request=ctx.request,
@@ -233,7 +298,8 @@ def _event(ctx: _Context, profile: Profile, kind: str, user: Any, diff: dict[str
         subject=profile.subject,
         assertion_id=profile.assertion_id,
         diff=diff,
-        message=message,
+        message="; ".join(notes),
+        reason_code="groups_overage" if group_plan.overage else "",
         attributes=profile.event_attributes,
     )
     return Outcome(user=user, kind=kind, event=event)

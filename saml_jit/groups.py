@@ -1,0 +1,183 @@
+"""Group and privilege planning: asserted groups -> memberships, staff, superuser.
+
+Pure: plain data in, a :class:`GroupPlan` out. The rules:
+
+* Only *managed* memberships change. saml_jit records a grant for every
+  membership it adds; on each login it adds newly asserted groups and removes
+  only memberships it granted that are no longer asserted. A membership that
+  existed before saml_jit asserted it (an administrator added it by hand) gets
+  no grant and is never removed: the first to grant owns the membership.
+* Staff and superuser status follow the same ownership rule, come only from
+  ``STAFF_GROUPS`` / ``SUPERUSER_GROUPS``, and superuser only while
+  ``ALLOW_SUPERUSER`` is on. Both are re-evaluated on every login.
+* Privileged grants (``PRIVILEGED_GROUPS``, and staff/superuser from SAML)
+  expire ``PRIVILEGE_TTL`` seconds after the last login that asserted them.
+* A group overage (Entra ID's groups.link claim) leaves everything as it is:
+  unknown groups are not "no groups".
+* Several IdPs may hold a grant for the same membership; it goes only when
+  the last of them lets go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .conf import IdPSettings
+from .mapping import Denied, Profile
+
+STAFF = "staff"
+SUPERUSER = "superuser"
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """The account's current groups and grants, as plain data."""
+
+    #: Names of the Django groups the user belongs to now.
+    member_of: frozenset[str] = frozenset()
+    #: Targets (group names, ``"staff"``, ``"superuser"``) granted by this IdP.
+    granted_here: frozenset[str] = frozenset()
+    #: Targets granted by other IdPs (still unexpired).
+    granted_elsewhere: frozenset[str] = frozenset()
+    is_staff: bool = False
+    is_superuser: bool = False
+    #: Django groups that exist (among those the assertion maps to).
+    existing_groups: frozenset[str] | None = None
+
+
+@dataclass
+class GroupPlan:
+    """What a login does to groups and privileges."""
+
+    add: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+    #: Targets whose grant (from this IdP) is created or refreshed -> expiry.
+    grants: dict[str, datetime | None] = field(default_factory=dict)
+    #: Targets whose grant from this IdP is dropped.
+    revoke: set[str] = field(default_factory=set)
+    #: Groups to create (CREATE_GROUPS).
+    create: set[str] = field(default_factory=set)
+    is_staff: bool | None = None
+    is_superuser: bool | None = None
+    notes: list[str] = field(default_factory=list)
+    overage: bool = False
+
+    @property
+    def diff(self) -> dict[str, object]:
+        """The part of an event's diff that this plan contributes."""
+        changes: dict[str, object] = {}
+        if self.add or self.remove:
+            changes["groups"] = {"added": sorted(self.add), "removed": sorted(self.remove)}
+        if self.is_staff is not None:
+            changes["is_staff"] = [not self.is_staff, self.is_staff]
+        if self.is_superuser is not None:
+            changes["is_superuser"] = [not self.is_superuser, self.is_superuser]
+        return changes
+
+
+def check_required_groups(profile: Profile, settings: IdPSettings) -> None:
+    """Raise :class:`Denied` unless a required group is asserted."""
+    if not settings.REQUIRED_GROUPS:
+        return
+    if profile.groups_overage:
+        raise Denied(
+            "groups_overage",
+            "The IdP sent a group overage instead of the groups, so the required groups cannot be checked; "
+            "configure the IdP to send only the groups assigned to this application.",
+            "groups",
+        )
+    if not set(profile.groups) & set(settings.REQUIRED_GROUPS):
+        raise Denied("missing_required_group", "None of the groups required to sign in was asserted.", "groups")
+
+
+def django_groups(asserted: Iterable[str], settings: IdPSettings) -> set[str]:
+    """Django group names for the asserted values (GROUP_MAP, then GROUP_PATTERN)."""
+    pattern = re.compile(settings.GROUP_PATTERN) if settings.GROUP_PATTERN else None
+    names: set[str] = set()
+    for value in asserted:
+        if value in settings.GROUP_MAP:
+            names.update(settings.GROUP_MAP[value])
+        elif pattern is not None and pattern.fullmatch(value):
+            names.add(value)
+    return names
+
+
+def _expiry(target: str, settings: IdPSettings, now: datetime) -> datetime | None:
+    privileged = target in (STAFF, SUPERUSER) or target in settings.PRIVILEGED_GROUPS
+    if not privileged or settings.PRIVILEGE_TTL is None:
+        return None
+    return now + timedelta(seconds=settings.PRIVILEGE_TTL)
+
+
+def _plan_target(
+    plan: GroupPlan, target: str, wanted: bool, has_it: bool, state: GroupState, settings: IdPSettings, now: datetime
+) -> bool | None:
+    """Decide one membership or flag. Returns the new value if it changes."""
+    if wanted:
+        if not has_it:
+            plan.grants[target] = _expiry(target, settings, now)
+            return True
+        if target in state.granted_here or target in state.granted_elsewhere:
+            # Managed already (by us or another IdP): (re)assert our grant.
+            plan.grants[target] = _expiry(target, settings, now)
+        return None  # present by hand: leave it unmanaged
+    if target in state.granted_here:
+        plan.revoke.add(target)
+        if has_it and target not in state.granted_elsewhere:
+            return False
+    return None
+
+
+def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now: datetime) -> GroupPlan:
+    """Plan group memberships and privileges for one login."""
+    plan = GroupPlan()
+    if not settings.manages_groups:
+        return plan
+    if profile.groups_overage:
+        plan.overage = True
+        plan.notes.append("the IdP sent a group overage; groups and privileges left unchanged")
+        return plan
+    asserted = set(profile.groups)
+    wanted = django_groups(asserted, settings)
+    if state.existing_groups is not None:
+        missing = wanted - state.existing_groups
+        if missing and settings.CREATE_GROUPS:
+            plan.create = missing
+        elif missing:
+            wanted -= missing
+            plan.notes.append(f"{len(missing)} mapped group(s) do not exist and CREATE_GROUPS is off")
+    for name in sorted(wanted | {g for g in state.granted_here if g not in (STAFF, SUPERUSER)}):
+        change = _plan_target(plan, name, name in wanted, name in state.member_of, state, settings, now)
+        if change is True:
+            plan.add.add(name)
+        elif change is False:
+            plan.remove.add(name)
+    plan.is_staff = _plan_target(
+        plan, STAFF, bool(asserted & set(settings.STAFF_GROUPS)), state.is_staff, state, settings, now
+    )
+    wants_superuser = bool(asserted & set(settings.SUPERUSER_GROUPS))
+    if wants_superuser and not settings.ALLOW_SUPERUSER:
+        plan.notes.append("superuser asserted but ALLOW_SUPERUSER is off")
+        wants_superuser = False
+    plan.is_superuser = _plan_target(plan, SUPERUSER, wants_superuser, state.is_superuser, state, settings, now)
+    return plan
+
+
+def targets(grants: Iterable[tuple[str, str | None]]) -> frozenset[str]:
+    """``(kind, group name)`` pairs -> grant targets."""
+    return frozenset(name if kind == "group" and name else kind for kind, name in grants)
+
+
+__all__ = [
+    "STAFF",
+    "SUPERUSER",
+    "GroupPlan",
+    "GroupState",
+    "check_required_groups",
+    "django_groups",
+    "plan_groups",
+    "targets",
+]
