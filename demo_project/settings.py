@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Takes away privileges whose time to live has passed (JIT privilege).
+    "saml_jit.middleware.GrantExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Keeps djangosaml2's outstanding-request state in its own cookie.
@@ -174,11 +176,24 @@ SAML_DEFAULT_BINDING = saml2.BINDING_HTTP_REDIRECT
 SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
 
 # --------------------------------------------------------------------------
-# saml_jit
-# The core app's settings go here (attribute map, per-IdP policy, groups...).
-# Left empty on purpose: saml_jit's defaults apply. See the README's
-# configuration table.
-SAML_JIT: dict = {}
+# saml_jit (see the README's configuration table for every setting)
+SAML_JIT: dict = {
+    # The demo IdP sends isMemberOf values; map them onto Django groups.
+    "GROUP_MAP": {
+        "engineering": ["Engineering"],
+        "sales": ["Sales"],
+        "admins": ["Administrators"],
+    },
+    "CREATE_GROUPS": True,
+    # Members of "admins" get staff status (never superuser: ALLOW_SUPERUSER
+    # stays off); it and the Administrators group expire unless re-asserted.
+    "STAFF_GROUPS": ["admins"],
+    "PRIVILEGED_GROUPS": ["Administrators"],
+    "PRIVILEGE_TTL": env.int("SAML_JIT_PRIVILEGE_TTL", default=8 * 3600),
+    # Keep the groups and email the IdP sent on each event, for the demo's
+    # review pages (the default stores no attribute values at all).
+    "EVENT_ATTRIBUTES": ["isMemberOf", "mail"],
+}
 
 # --------------------------------------------------------------------------
 # Logging: pysaml2 and djangosaml2 log whole assertions (attribute values,
