@@ -26,18 +26,19 @@ def _not_on_or_after(assertion: Any) -> datetime | None:
 
 
 def _attributes(assertion: Any) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """Attributes keyed by Name and FriendlyName; names seen in two elements are duplicates."""
     attributes: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
     duplicates: set[str] = set()
     for statement in assertion.attribute_statement or []:
         for attribute in statement.attribute or []:
             values = tuple(value.text or "" for value in attribute.attribute_value or [])
             names = {attribute.name, attribute.friendly_name} - {None, ""}
             for name in names:
-                if name in attributes:
+                if name.casefold() in seen:
                     duplicates.add(name)
-                    attributes[name] += values
-                else:
-                    attributes[name] = values
+                seen.add(name.casefold())
+                attributes[name] = attributes.get(name, ()) + values
     return attributes, frozenset(duplicates)
 
 

@@ -203,14 +203,23 @@ def _email_keyed(entity_id: str) -> bool:
     email_names = {name.casefold() for name in (*DEFAULT_ATTRIBUTE_MAP["email"], *idp.ATTRIBUTE_MAP.get("email", ()))}
     if idp.SUBJECT_ATTRIBUTE:
         return any(name.casefold() in email_names for name in idp.SUBJECT_ATTRIBUTE)
-    return str(_sp_config().get("name_id_format", "")).endswith("emailAddress")
+    sp = _sp_config()
+    formats = [sp.get("name_id_format"), sp.get("name_id_policy_format")]
+    flat = [f for value in formats for f in (value if isinstance(value, (list, tuple)) else [value]) if f]
+    return any(str(f).endswith("emailAddress") for f in flat)
 
 
 @register(Tags.security)
 def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     sp = _sp_config()
-    if sp and not sp.get("want_assertions_signed", True) and not sp.get("want_response_signed", False):
+    # pysaml2's own defaults: assertions unsigned allowed, responses signed.
+    signed = (
+        sp.get("want_assertions_signed", False)
+        or sp.get("want_response_signed", True)
+        or sp.get("want_assertions_or_response_signed", False)
+    )
+    if sp and not signed:
         errors.append(
             Error("SAML_CONFIG accepts unsigned assertions.", hint=Hints.UNSIGNED_ASSERTIONS, id=Codes.UNSIGNED_ASSERTIONS)
         )

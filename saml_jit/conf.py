@@ -139,6 +139,14 @@ class IdPSettings:
     #: SAML) lasts without a fresh login asserting it. None: no expiry.
     PRIVILEGE_TTL: int | None = 8 * 3600
 
+    # -- protocol -----------------------------------------------------------
+    #: Accept IdP-initiated (unsolicited) logins from this IdP: responses
+    #: without InResponseTo. A response that names a request still has to
+    #: answer one this browser made.
+    ALLOW_IDP_INITIATED: bool = False
+    #: Accept RSA-SHA1 signatures and SHA-1 digests from this IdP.
+    ALLOW_SHA1: bool = False
+
     @property
     def manages_groups(self) -> bool:
         """Whether logins from this IdP touch groups or privileges at all."""
@@ -162,6 +170,12 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "IDPS": {},
     #: Largest accepted SAMLResponse (base64 characters); larger gets a 413.
     "MAX_RESPONSE_SIZE": 512 * 1024,
+    #: Where consumed assertion IDs are kept: "database" or "cache".
+    "REPLAY_STORE": "database",
+    #: The Django cache alias for REPLAY_STORE = "cache".
+    "REPLAY_CACHE": "default",
+    #: Seconds of clock difference tolerated when keeping consumed assertions.
+    "CLOCK_SKEW": 180,
 }
 
 KNOWN_KEYS = PER_IDP_KEYS | frozenset(GLOBAL_DEFAULTS)
@@ -229,8 +243,20 @@ class AppSettings:
         return int(self._global("MAX_RESPONSE_SIZE"))
 
     @property
+    def REPLAY_STORE(self) -> str:
+        return str(self._global("REPLAY_STORE"))
+
+    @property
+    def REPLAY_CACHE(self) -> str:
+        return str(self._global("REPLAY_CACHE"))
+
+    @property
+    def CLOCK_SKEW(self) -> int:
+        return int(self._global("CLOCK_SKEW"))
+
+    @property
     def IDPS(self) -> dict[str, dict[str, Any]]:
-        return dict(self._global("IDPS"))
+        return dict(self._global("IDPS") or {})
 
     def for_idp(self, entity_id: str) -> IdPSettings:
         """The effective settings for ``entity_id`` (defaults < global < IdP)."""

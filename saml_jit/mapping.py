@@ -30,6 +30,7 @@ from django.core.validators import EmailValidator
 from .conf import IdPSettings
 
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
 #: Fields the attribute map may never write, whatever it says: privilege and
 #: account state come only from explicit configuration.
@@ -90,13 +91,22 @@ class AssertionData:
     in_response_to: str | None = None
 
     def lookup(self, names: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-        """The first of ``names`` present (case-insensitively), with its values."""
-        folded = {key.casefold(): key for key in self.attributes}
+        """The first of ``names`` present (case-insensitively), with its values.
+
+        Names that differ only in case ("mail" and "MAIL") are one attribute:
+        their values are merged, so conflicting values are noticed rather
+        than one of them silently winning.
+        """
         for name in names:
-            key = folded.get(name.casefold())
-            if key is not None:
-                return key, self.attributes[key]
+            folded = name.casefold()
+            keys = [key for key in self.attributes if key.casefold() == folded]
+            if keys:
+                return keys[0], tuple(value for key in keys for value in self.attributes[key])
         return None, ()
+
+    def is_duplicated(self, name: str) -> bool:
+        folded = name.casefold()
+        return any(duplicate.casefold() == folded for duplicate in self.duplicate_names)
 
 
 @dataclass(frozen=True)
@@ -239,7 +249,7 @@ def extract_subject(assertion: AssertionData, settings: IdPSettings, max_length:
         name, values = assertion.lookup(settings.SUBJECT_ATTRIBUTE)
         if name is None or not values:
             raise Denied("missing_subject", "The subject attribute is missing.", "subject")
-        if name in assertion.duplicate_names:
+        if assertion.is_duplicated(name):
             raise Denied("duplicate_attribute", "The subject attribute was sent more than once.", "subject")
         return check_identifier(_single(values, "subject"), "subject", max_length)
     if not assertion.name_id:
@@ -249,6 +259,13 @@ def extract_subject(assertion: AssertionData, settings: IdPSettings, max_length:
             "transient_name_id",
             "A transient NameID changes on every login and cannot identify an account; "
             "configure a persistent NameID or SUBJECT_ATTRIBUTE.",
+            "subject",
+        )
+    if assertion.name_id_format == NAMEID_EMAIL:
+        raise Denied(
+            "email_name_id",
+            "An emailAddress NameID is not a stable subject (emails change and get reassigned); configure a "
+            "persistent NameID, or name the attribute to use in SUBJECT_ATTRIBUTE.",
             "subject",
         )
     return check_identifier(assertion.name_id, "subject", max_length)
@@ -276,7 +293,7 @@ def map_fields(
         name, raw = assertion.lookup(names)
         if name is None or not raw:
             continue
-        if name in assertion.duplicate_names:
+        if assertion.is_duplicated(name):
             raise Denied("duplicate_attribute", f"{field_name} was sent in more than one attribute element.", field_name)
         values[field_name] = _map_field(spec, raw, notes)
     return values, notes

@@ -181,3 +181,26 @@ class Grant(models.Model):
     def target(self) -> str:
         """What the grant gives: the group name, or ``staff`` / ``superuser``."""
         return self.group.name if self.kind == GrantKind.GROUP else self.kind
+
+
+class ConsumedAssertion(models.Model):
+    """An assertion ID that was used, kept until the assertion expires.
+
+    The same assertion from the same IdP is accepted once, on every node: the
+    unique constraint makes a replay fail even when two servers race.
+    """
+
+    idp_entity_id = models.CharField(_("IdP entity ID"), max_length=ENTITY_ID_MAX_LENGTH)
+    assertion_id = models.CharField(_("assertion ID"), max_length=255)
+    consumed_at = models.DateTimeField(_("consumed at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("kept until"), db_index=True)
+
+    class Meta:
+        verbose_name = _("consumed assertion")
+        verbose_name_plural = _("consumed assertions")
+        constraints = [
+            models.UniqueConstraint(fields=["idp_entity_id", "assertion_id"], name="saml_jit_consumed_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assertion_id} @ {self.idp_entity_id}"

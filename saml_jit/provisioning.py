@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import events, grants
+from . import events, grants, replay
 from .conf import IdPSettings, app_settings
 from .grants import LoadedState
 from .groups import GroupPlan
@@ -45,6 +45,8 @@ class Outcome:
     kind: str = ""
     denial: Denied | None = None
     event: Any = None
+    #: Reason code when the assertion itself was refused (a replay).
+    rejection: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,24 @@ def provision(assertion: AssertionData, request: HttpRequest | None = None) -> O
         specs = field_specs(user_model, ctx.settings.ATTRIBUTE_MAP)
         profile = build_profile(assertion, ctx.settings, specs, SUBJECT_MAX_LENGTH)
         ctx.policy.authorize(request, profile, ctx.settings)
-        return _apply_with_retry(ctx, profile)
+        return _apply_with_retry(ctx, assertion, profile)
     except Denied as denial:
         return _deny(ctx, assertion, profile, denial)
+    except replay.Replayed:
+        return _reject_replay(ctx, assertion)
 
 
-def _apply_with_retry(ctx: _Context, profile: Profile) -> Outcome:
+def _consume(assertion: AssertionData) -> None:
+    replay.consume(assertion.idp_entity_id, assertion.assertion_id, assertion.not_on_or_after)
+
+
+def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile) -> Outcome:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
+                # The replay record, the account changes and the event commit
+                # together, or not at all.
+                _consume(assertion)
                 return _apply(ctx, profile)
         except IntegrityError:
             if attempt == ATTEMPTS:
@@ -86,19 +97,38 @@ def _apply_with_retry(ctx: _Context, profile: Profile) -> Outcome:
 
 
 def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Outcome:
-    event = events.record(
-        EventKind.DENIED,
-        request=ctx.request,
-        user=denial.user,
-        idp_entity_id=assertion.idp_entity_id,
-        subject=profile.subject if profile else denial.subject,
-        assertion_id=assertion.assertion_id,
-        reason_code=denial.code,
-        message=denial.message,
-        attributes=profile.event_attributes if profile else {},
-    )
+    try:
+        with transaction.atomic():
+            # A denied assertion is used up too: replaying it is a replay.
+            _consume(assertion)
+            event = events.record(
+                EventKind.DENIED,
+                request=ctx.request,
+                user=denial.user,
+                idp_entity_id=assertion.idp_entity_id,
+                subject=profile.subject if profile else denial.subject,
+                assertion_id=assertion.assertion_id,
+                reason_code=denial.code,
+                message=denial.message,
+                attributes=profile.event_attributes if profile else {},
+            )
+    except replay.Replayed:
+        return _reject_replay(ctx, assertion)
     logger.info("saml_jit denied idp=%s reason=%s event=%s", assertion.idp_entity_id, denial.code, event.pk)
     return Outcome(kind=EventKind.DENIED, denial=denial, event=event)
+
+
+def _reject_replay(ctx: _Context, assertion: AssertionData) -> Outcome:
+    event = events.record(
+        EventKind.REJECTED,
+        request=ctx.request,
+        idp_entity_id=assertion.idp_entity_id,
+        assertion_id=assertion.assertion_id,
+        reason_code="replay",
+        message="This assertion was already used.",
+    )
+    logger.warning("saml_jit rejected a replayed assertion idp=%s event=%s", assertion.idp_entity_id, event.pk)
+    return Outcome(kind=EventKind.REJECTED, event=event, rejection="replay")
 
 
 def _account_state(user: Any, field_names: list[str], idps: frozenset[str] = frozenset()) -> AccountState:

@@ -44,6 +44,7 @@ from .backends import outcome_of
 from .conf import app_settings
 from .mapping import _has_control
 from .models import ENTITY_ID_MAX_LENGTH, EventKind
+from .response_checks import Inspection, Rejected, inspect_document, verify_response
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,12 @@ REASONS: dict[str, Any] = {
     "conditions_not_met": _("The SAML response was not meant for this site."),
     "wrong_audience": _("The SAML assertion was issued for another service."),
     "no_assertion": _("The SAML response holds no valid assertion."),
+    "dtd_forbidden": _("The SAML response contains a document type declaration, which is never allowed."),
+    "issuer_mismatch": _("The SAML response names inconsistent issuers."),
+    "wrong_destination": _("The SAML response was addressed to another site."),
+    "subject_confirmation": _("The SAML assertion cannot be confirmed for this site."),
+    "weak_algorithm": _("The SAML response is signed with a weak algorithm (SHA-1)."),
+    "replay": _("This SAML assertion was already used. Please sign in again."),
 }
 
 
@@ -111,34 +118,52 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         saml_response = request.POST.get("SAMLResponse", "")
-        if not saml_response:
-            return self.reject(request, "missing_response", 400)
-        if len(saml_response) > app_settings.MAX_RESPONSE_SIZE:
-            return self.reject(request, "response_too_large", 413)
-        response, failure = self.parse(request, saml_response)
-        if failure is not None:
-            code, status, exc = failure
-            return self.reject(request, code, status, exc=exc, saml_response=saml_response)
+        try:
+            if not saml_response:
+                raise Rejected("missing_response", "The request carried no SAMLResponse.")
+            if len(saml_response) > app_settings.MAX_RESPONSE_SIZE:
+                raise Rejected("response_too_large", "The SAMLResponse exceeds MAX_RESPONSE_SIZE.", status=413)
+            inspection = inspect_document(saml_response)
+            response = self.parse(request, saml_response, inspection)
+        except Rejected as rejection:
+            return self.reject(request, rejection.code, rejection.status, saml_response=saml_response)
         return self.login(request, response)
 
-    def parse(self, request: HttpRequest, saml_response: str) -> tuple[Any, Any]:
-        """Validate with pysaml2. Returns (response, None) or (None, (code, status, exc))."""
-        client = Saml2Client(self.get_sp_config(request), identity_cache=IdentityCache(request.saml_session))
+    def parse(self, request: HttpRequest, saml_response: str, inspection: Inspection) -> Any:
+        """Validate with pysaml2, then with saml_jit's stricter checks; raise :class:`Rejected`."""
+        conf = self.get_sp_config(request)
+        client = Saml2Client(conf, identity_cache=IdentityCache(request.saml_session))
         oq_cache = OutstandingQueriesCache(request.saml_session)
         oq_cache.sync()
+        outstanding = oq_cache.outstanding_queries()
+        # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
+        # IdP, and only for responses that do not claim to answer a request.
+        client.allow_unsolicited = (
+            inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
+        )
         try:
-            response = client.parse_authn_request_response(
-                saml_response, saml2.BINDING_HTTP_POST, oq_cache.outstanding_queries()
-            )
-            if response is None or response.assertion is None:
-                # Stock djangosaml2 crashes on this (e.g. a wrong Destination).
-                return None, ("no_assertion", 400, None)
-            self.custom_validation(response)
+            response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
         except Exception as exc:  # pysaml2 raises many unrelated types
             code, status = classify(exc)
-            return None, (code, status, exc)
+            raise Rejected(code, type(exc).__name__, status) from exc
+        if response is None or response.assertion is None:
+            # Stock djangosaml2 crashes on this (a wrong Destination, a stale
+            # IssueInstant, an undecryptable assertion…).
+            raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
+        verify_response(
+            response,
+            inspection,
+            outstanding=outstanding,
+            acs_urls=client.service_urls(binding=saml2.BINDING_HTTP_POST),
+            sp_entity_id=conf.entityid,
+            settings_for=app_settings.for_idp,
+        )
+        try:
+            self.custom_validation(response)
+        except Exception as exc:
+            raise Rejected("invalid_response", type(exc).__name__) from exc
         oq_cache.delete(response.session_id())
-        return response, None
+        return response
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
         session_info = response.session_info()
@@ -150,6 +175,9 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
             saml_assertion=assertion,
         )
         if user is None:
+            outcome = outcome_of(request)
+            if outcome is not None and outcome.rejection:
+                return self.error_page(request, outcome.rejection, 400, outcome.event)
             return self.deny(request, assertion.idp_entity_id)
         auth.login(request, user)
         djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])
@@ -183,17 +211,8 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
             return self.error_page(request, "inactive", 403, outcome.event, pending=True)
         return self.error_page(request, outcome.denial.code, 403, outcome.event, message=outcome.denial.message)
 
-    def reject(
-        self,
-        request: HttpRequest,
-        code: str,
-        status: int,
-        exc: BaseException | None = None,
-        saml_response: str = "",
-    ) -> HttpResponse:
+    def reject(self, request: HttpRequest, code: str, status: int, saml_response: str = "") -> HttpResponse:
         message = str(REASONS.get(code, REASONS["invalid_response"]))
-        if exc is not None:
-            message = f"{message} ({type(exc).__name__})"
         event = events.record(
             EventKind.REJECTED,
             request=request,

@@ -1,0 +1,160 @@
+"""Checks on a SAML response beyond what pysaml2 enforces.
+
+pysaml2 verifies signatures and most conditions, but — with the settings
+djangosaml2 documents — it also accepts things a careful service provider
+must refuse: a document with a DTD, an assertion without an
+AudienceRestriction, a bearer confirmation without Recipient or NotOnOrAfter,
+any InResponseTo once unsolicited responses are allowed, SHA-1 signatures.
+These checks run before (:func:`inspect_document`) and after
+(:func:`verify_response`) pysaml2's own, and raise :class:`Rejected`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from saml2.saml import SCM_BEARER
+
+from .conf import IdPSettings
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+SHA1_ALGORITHMS = frozenset(
+    {
+        "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+        "http://www.w3.org/2000/09/xmldsig#sha1",
+    }
+)
+
+
+class Rejected(Exception):
+    """A response refused before any account is looked at."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What an (unverified) response document claims, for routing decisions only."""
+
+    issuer: str
+    in_response_to: str | None
+
+
+def inspect_document(saml_response: str) -> Inspection:
+    """Decode and parse the document safely; refuse DTDs and non-responses."""
+    try:
+        document = base64.b64decode(saml_response, validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected("malformed_response", "The SAMLResponse is not valid base64.") from None
+    try:
+        root = fromstring(document, forbid_dtd=True)
+    except DefusedXmlException:
+        # Any DTD, even a harmless one: SAML never needs one, and DTDs carry
+        # entity expansion and external-entity attacks.
+        raise Rejected("dtd_forbidden", "The SAML response contains a document type declaration.") from None
+    except (ParseError, ValueError, UnicodeDecodeError):
+        raise Rejected("malformed_response", "The SAML response is not well-formed XML.") from None
+    if root.tag != f"{{{SAMLP}}}Response":
+        raise Rejected("malformed_response", "The document is not a SAML protocol Response.")
+    issuer = root.find(f"{{{SAML}}}Issuer")
+    if issuer is None:
+        issuer = root.find(f".//{{{SAML}}}Issuer")
+    return Inspection(
+        issuer=(issuer.text or "").strip() if issuer is not None else "",
+        in_response_to=root.get("InResponseTo") or None,
+    )
+
+
+def _uses_sha1(signature: Any) -> bool:
+    if signature is None or signature.signed_info is None:
+        return False
+    info = signature.signed_info
+    algorithms = {getattr(info.signature_method, "algorithm", None)}
+    algorithms |= {getattr(ref.digest_method, "algorithm", None) for ref in info.reference or []}
+    return bool(algorithms & SHA1_ALGORITHMS)
+
+
+def _check_issuer(response: Any, inspection: Inspection) -> str:
+    issuer = response.issuer() or ""
+    if issuer != inspection.issuer:
+        raise Rejected("issuer_mismatch", "The verified issuer differs from the one the document named.")
+    assertion_issuer = response.assertion.issuer
+    if assertion_issuer is not None and (assertion_issuer.text or "").strip() != issuer:
+        raise Rejected("issuer_mismatch", "The assertion's issuer differs from the response's.")
+    return issuer
+
+
+def _check_destination(response: Any, acs_urls: Collection[str]) -> None:
+    message = response.response
+    if message.destination is None and message.signature is None:
+        return
+    if message.destination not in acs_urls:
+        raise Rejected("wrong_destination", "The response's Destination is not this site's ACS URL.")
+
+
+def _check_audience(assertion: Any, sp_entity_id: str) -> None:
+    conditions = assertion.conditions
+    restrictions = conditions.audience_restriction if conditions is not None else None
+    audiences = {(a.text or "").strip() for r in restrictions or [] for a in r.audience or []}
+    if sp_entity_id not in audiences:
+        raise Rejected("wrong_audience", "The assertion has no AudienceRestriction naming this site.")
+
+
+def _check_bearer(assertion: Any, acs_urls: Collection[str], in_response_to: str | None) -> None:
+    confirmations = assertion.subject.subject_confirmation if assertion.subject is not None else None
+    for confirmation in confirmations or []:
+        data = confirmation.subject_confirmation_data
+        if confirmation.method != SCM_BEARER or data is None:
+            continue
+        if data.recipient in acs_urls and data.not_on_or_after and data.in_response_to == in_response_to:
+            return
+    raise Rejected(
+        "subject_confirmation",
+        "The assertion has no bearer confirmation for this site's ACS URL with NotOnOrAfter and a matching "
+        "InResponseTo.",
+    )
+
+
+def _check_solicited(response: Any, outstanding: Mapping[str, Any], settings: IdPSettings) -> None:
+    in_response_to = response.in_response_to
+    if in_response_to:
+        if in_response_to not in outstanding:
+            raise Rejected("unsolicited", "The response answers a request this browser did not make.")
+    elif not settings.ALLOW_IDP_INITIATED:
+        raise Rejected("unsolicited", "IdP-initiated login is not enabled for this IdP.")
+
+
+def verify_response(
+    response: Any,
+    inspection: Inspection,
+    *,
+    outstanding: Mapping[str, Any],
+    acs_urls: Collection[str],
+    sp_entity_id: str,
+    settings_for: Any,
+) -> None:
+    """Refuse what pysaml2 accepted but a careful SP must not."""
+    issuer = _check_issuer(response, inspection)
+    settings: IdPSettings = settings_for(issuer)
+    _check_solicited(response, outstanding, settings)
+    _check_destination(response, acs_urls)
+    _check_audience(response.assertion, sp_entity_id)
+    _check_bearer(response.assertion, acs_urls, response.in_response_to)
+    if not settings.ALLOW_SHA1 and (_uses_sha1(response.response.signature) or _uses_sha1(response.assertion.signature)):
+        raise Rejected("weak_algorithm", "The response is signed with SHA-1, which this IdP is not allowed to use.")

@@ -1,0 +1,331 @@
+"""Tests for :mod:`saml_jit.checks`: one test per check id, bad and good.
+
+The check functions are called directly under overridden settings; nothing
+here touches the database.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from saml_jit.backends import SamlJitBackend
+from saml_jit.checks import EXPIRY_MIDDLEWARE, Codes, Hints, check_installation, check_saml_config, check_settings
+
+IDP = "https://idp.example.org/idp/shibboleth"
+OTHER_IDP = "https://login.partner.example/saml"
+EMAIL_NAMEID = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+SUBJECT_ID = "urn:oasis:names:tc:SAML:attribute:subject-id"
+
+
+class SiteBackend(SamlJitBackend):
+    """A site's subclass of the saml_jit backend."""
+
+
+def sp(**options) -> dict:
+    options.setdefault("want_assertions_signed", True)
+    return {"entityid": "https://sp.example.org/saml2/metadata/", "service": {"sp": options}}
+
+
+def ids(messages) -> list[str]:
+    return [message.id for message in messages]
+
+
+def all_ids() -> list[str]:
+    return ids([*check_installation(), *check_settings(), *check_saml_config()])
+
+
+@pytest.fixture(autouse=True)
+def good_configuration():
+    """A configuration no check complains about; each test spoils one thing."""
+    with override_settings(SAML_JIT={}, SAML_CONFIG=sp()):
+        yield
+
+
+def test_good_configuration_is_silent():
+    assert all_ids() == []
+
+
+def test_every_code_is_unique_and_namespaced():
+    codes = [value for name, value in vars(Codes).items() if not name.startswith("_")]
+    assert len(codes) == len(set(codes))
+    assert all(code.startswith(("saml_jit.E", "saml_jit.W")) for code in codes)
+
+
+def test_every_code_has_a_hint():
+    names = {name for name in vars(Codes) if not name.startswith("_")}
+    # INVALID_SETTING's message says what is allowed; every other code has a hint.
+    assert names - {"INVALID_SETTING"} <= set(vars(Hints))
+
+
+# ------------------------------------------------------------ E001, E002
+
+
+class TestInstallation:
+    def test_e001_djangosaml2_missing(self):
+        apps = [app for app in django_settings.INSTALLED_APPS if app != "djangosaml2"]
+        with override_settings(INSTALLED_APPS=apps):
+            messages = check_installation()
+        assert ids(messages) == [Codes.DJANGOSAML2_MISSING]
+        assert messages[0].hint == Hints.DJANGOSAML2_MISSING
+
+    def test_e001_silent_when_installed(self):
+        assert "djangosaml2" in django_settings.INSTALLED_APPS
+        assert Codes.DJANGOSAML2_MISSING not in ids(check_installation())
+
+    @override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"])
+    def test_e002_backend_missing(self):
+        messages = check_installation()
+        assert ids(messages) == [Codes.BACKEND_MISSING]
+        assert messages[0].hint == Hints.BACKEND_MISSING
+
+    @override_settings(AUTHENTICATION_BACKENDS=["djangosaml2.backends.Saml2Backend"])
+    def test_e002_plain_djangosaml2_backend_is_not_enough(self):
+        assert ids(check_installation()) == [Codes.BACKEND_MISSING]
+
+    @override_settings(AUTHENTICATION_BACKENDS=["no.such.Backend"])
+    def test_e002_unimportable_backend(self):
+        assert ids(check_installation()) == [Codes.BACKEND_MISSING]
+
+    @pytest.mark.parametrize("backend", ["saml_jit.backends.SamlJitBackend", f"{__name__}.SiteBackend"])
+    def test_e002_silent_with_backend_or_subclass(self, backend):
+        with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend", backend]):
+            assert ids(check_installation()) == []
+
+
+# ------------------------------------------------------- E003 … E007
+
+
+class TestSettings:
+    @pytest.mark.parametrize("field", ["is_superuser", "is_staff", "is_active", "password", "groups"])
+    def test_e003_dangerous_attribute_map(self, field):
+        with override_settings(SAML_JIT={"ATTRIBUTE_MAP": {"email": "mail", field: "role"}}):
+            messages = check_settings()
+        assert ids(messages) == [Codes.DANGEROUS_ATTRIBUTE_MAP]
+        assert field in messages[0].msg
+        assert messages[0].hint == Hints.DANGEROUS_ATTRIBUTE_MAP
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"ATTRIBUTE_MAP": {"is_staff": "staff"}}}})
+    def test_e003_per_idp(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.DANGEROUS_ATTRIBUTE_MAP]
+        assert IDP in messages[0].msg
+
+    @override_settings(SAML_JIT={"ATTRIBUTE_MAP": {"email": "mail", "first_name": "givenName"}})
+    def test_e003_silent(self):
+        assert ids(check_settings()) == []
+
+    @override_settings(SAML_JIT={"CREATE_USER": False})
+    def test_e004_unknown_top_level_setting(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.UNKNOWN_SETTING]
+        assert "CREATE_USER" in messages[0].msg
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"LINK_BY_MAIL": True}}})
+    def test_e004_unknown_per_idp_setting(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.UNKNOWN_SETTING]
+        assert "LINK_BY_MAIL" in messages[0].msg
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"POLICY": "saml_jit.policy.Policy"}}})
+    def test_e004_global_only_setting_inside_idp_block(self):
+        assert ids(check_settings()) == [Codes.UNKNOWN_SETTING]
+
+    @override_settings(
+        SAML_JIT={"CREATE_USERS": False, "POLICY": "saml_jit.policy.Policy", "IDPS": {IDP: {"LINK_BY_EMAIL": True}}}
+    )
+    def test_e004_silent(self):
+        assert ids(check_settings()) == []
+
+    @override_settings(SAML_JIT={"SYNC": {"first_name": "sometimes"}})
+    def test_e005_bad_sync_mode(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.INVALID_SETTING]
+        assert "first_name" in messages[0].msg
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"USERNAME_SOURCE": "email"}}})
+    def test_e005_bad_username_source(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.INVALID_SETTING]
+        assert "USERNAME_SOURCE" in messages[0].msg
+
+    @pytest.mark.parametrize("source", ["email_localpart", "attribute", "subject"])
+    def test_e005_silent(self, source):
+        with override_settings(
+            SAML_JIT={"SYNC": {"first_name": "on_create", "email": "always"}, "USERNAME_SOURCE": source}
+        ):
+            assert ids(check_settings()) == []
+
+    @override_settings(SAML_JIT={"ATTRIBUTE_MAP": {"email": "mail", "nickname": "nick"}})
+    def test_e006_unknown_user_field(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.UNKNOWN_USER_FIELD]
+        assert "nickname" in messages[0].msg
+        assert messages[0].hint == Hints.UNKNOWN_USER_FIELD
+
+    def test_e006_silent(self):
+        # Works for auth.User and the email-keyed custom user model alike.
+        username_field = get_user_model().USERNAME_FIELD
+        with override_settings(SAML_JIT={"ATTRIBUTE_MAP": {"email": "mail", username_field: "uid", "last_name": "sn"}}):
+            assert ids(check_settings()) == []
+
+    @pytest.mark.parametrize("path", ["saml_jit.policy.NoSuchPolicy", "no_such_module.Policy", "nodots"])
+    def test_e007_policy_import(self, path):
+        with override_settings(SAML_JIT={"POLICY": path}):
+            messages = check_settings()
+        assert ids(messages) == [Codes.POLICY_IMPORT]
+        assert messages[0].hint == Hints.POLICY_IMPORT
+
+    @override_settings(SAML_JIT={"POLICY": "saml_jit.policy.Policy"})
+    def test_e007_silent(self):
+        assert ids(check_settings()) == []
+
+
+# ------------------------------------------------------ E009, W003, W004
+
+
+class TestGroupSettings:
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"GROUP_PATTERN": "app-(admins"}}})
+    def test_e009_invalid_group_pattern(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.INVALID_GROUP_PATTERN]
+        assert IDP in messages[0].msg
+        assert messages[0].hint == Hints.INVALID_GROUP_PATTERN
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"GROUP_PATTERN": r"app-[a-z]+"}}})
+    def test_e009_silent(self):
+        assert ids(check_settings()) == []
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"ALLOW_SUPERUSER": True, "PRIVILEGE_TTL": None}}})
+    def test_w003_superuser_allowed(self):
+        messages = check_settings()
+        assert ids(messages) == [Codes.SUPERUSER_ALLOWED]
+        assert messages[0].hint == Hints.SUPERUSER_ALLOWED
+
+    @override_settings(SAML_JIT={"SUPERUSER_GROUPS": ["admins"], "PRIVILEGE_TTL": None})
+    def test_w003_silent_without_allow_superuser(self):
+        assert ids(check_settings()) == []
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"STAFF_GROUPS": ["staff"]},
+            {"PRIVILEGED_GROUPS": ["editors"], "PRIVILEGE_TTL": 60},
+        ],
+    )
+    def test_w004_expiring_privileges_without_middleware(self, options):
+        assert EXPIRY_MIDDLEWARE not in django_settings.MIDDLEWARE
+        with override_settings(SAML_JIT={"IDPS": {IDP: options}}):
+            messages = check_settings()
+        assert ids(messages) == [Codes.EXPIRY_MIDDLEWARE_MISSING]
+        assert messages[0].hint == Hints.EXPIRY_MIDDLEWARE_MISSING
+
+    def test_w004_silent_with_middleware(self):
+        middleware = [*django_settings.MIDDLEWARE, EXPIRY_MIDDLEWARE]
+        with override_settings(MIDDLEWARE=middleware, SAML_JIT={"STAFF_GROUPS": ["staff"]}):
+            assert ids(check_settings()) == []
+
+    @override_settings(SAML_JIT={"STAFF_GROUPS": ["staff"], "PRIVILEGE_TTL": None})
+    def test_w004_silent_without_expiry(self):
+        assert ids(check_settings()) == []
+
+
+# ------------------------------------------------------ E008, W001, W002
+
+
+class TestSamlConfig:
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"want_assertions_signed": False, "want_response_signed": False},
+            {"want_assertions_signed": False, "want_response_signed": False, "allow_unknown_attributes": True},
+        ],
+    )
+    def test_e008_unsigned(self, options):
+        with override_settings(SAML_CONFIG=sp(**options)):
+            messages = check_saml_config()
+        assert ids(messages) == [Codes.UNSIGNED_ASSERTIONS]
+        assert messages[0].hint == Hints.UNSIGNED_ASSERTIONS
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"want_assertions_signed": True},
+            {"want_assertions_signed": True, "want_response_signed": False},
+            {"want_assertions_signed": False, "want_response_signed": True},
+        ],
+    )
+    def test_e008_silent(self, options):
+        with override_settings(SAML_CONFIG=sp(**options)):
+            assert ids(check_saml_config()) == []
+
+    @override_settings(SAML_CONFIG={})
+    def test_e008_silent_without_saml_config(self):
+        assert ids(check_saml_config()) == []
+
+    def test_e008_pysaml2_defaults_response_unsigned(self):
+        with override_settings(SAML_CONFIG={"service": {"sp": {"want_response_signed": False}}}):
+            assert ids(check_saml_config()) == [Codes.UNSIGNED_ASSERTIONS]
+
+    def test_e008_pysaml2_defaults_response_signed(self):
+        with override_settings(SAML_CONFIG={"service": {"sp": {"want_assertions_signed": False}}}):
+            assert ids(check_saml_config()) == []
+
+    def test_e008_assertions_or_response_signed(self):
+        options = {
+            "want_assertions_signed": False,
+            "want_response_signed": False,
+            "want_assertions_or_response_signed": True,
+        }
+        with override_settings(SAML_CONFIG=sp(**options)):
+            assert ids(check_saml_config()) == []
+
+    @override_settings(SAML_CONFIG=sp(allow_unsolicited=True))
+    def test_w002_idp_initiated(self):
+        messages = check_saml_config()
+        assert ids(messages) == [Codes.IDP_INITIATED]
+        assert messages[0].hint == Hints.IDP_INITIATED
+
+    @override_settings(SAML_CONFIG=sp(allow_unsolicited=False))
+    def test_w002_silent(self):
+        assert ids(check_saml_config()) == []
+
+    @override_settings(
+        SAML_JIT={"SUBJECT_ATTRIBUTE": "mail", "IDPS": {IDP: {}, OTHER_IDP: {}}},
+    )
+    def test_w001_email_subject_attribute_with_several_idps(self):
+        messages = check_saml_config()
+        assert ids(messages) == [Codes.EMAIL_SUBJECT_MULTI_IDP]
+        assert messages[0].hint == Hints.EMAIL_SUBJECT_MULTI_IDP
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"SUBJECT_ATTRIBUTE": "EmailAddress"}, OTHER_IDP: {}}})
+    def test_w001_per_idp_subject_attribute_case_insensitive(self):
+        assert ids(check_saml_config()) == [Codes.EMAIL_SUBJECT_MULTI_IDP]
+
+    def test_w001_email_name_id_with_several_metadata_sources(self):
+        config = sp(name_id_format=EMAIL_NAMEID)
+        config["metadata"] = {"local": ["idp1.xml", "idp2.xml"]}
+        with override_settings(SAML_CONFIG=config):
+            assert ids(check_saml_config()) == [Codes.EMAIL_SUBJECT_MULTI_IDP]
+
+    def test_w001_silent_with_one_idp(self):
+        config = sp(name_id_format=EMAIL_NAMEID)
+        config["metadata"] = {"local": ["idp1.xml"]}
+        with override_settings(SAML_CONFIG=config, SAML_JIT={"SUBJECT_ATTRIBUTE": "mail", "IDPS": {IDP: {}}}):
+            assert ids(check_saml_config()) == []
+
+    def test_w001_silent_with_stable_subjects(self):
+        config = sp(name_id_format=PERSISTENT)
+        config["metadata"] = {"local": ["idp1.xml"], "remote": [{"url": "https://idp2.example/md"}]}
+        with override_settings(
+            SAML_CONFIG=config, SAML_JIT={"SUBJECT_ATTRIBUTE": SUBJECT_ID, "IDPS": {IDP: {}, OTHER_IDP: {}}}
+        ):
+            assert ids(check_saml_config()) == []
+
+    def test_w001_email_name_id_format_as_list(self):
+        config = sp(name_id_format=[EMAIL_NAMEID])
+        with override_settings(SAML_CONFIG=config, SAML_JIT={"IDPS": {IDP: {}, OTHER_IDP: {}}}):
+            assert ids(check_saml_config()) == [Codes.EMAIL_SUBJECT_MULTI_IDP]
