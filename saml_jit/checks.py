@@ -29,6 +29,7 @@ class Codes:
     POLICY_IMPORT = "saml_jit.E007"
     UNSIGNED_ASSERTIONS = "saml_jit.E008"
     INVALID_GROUP_PATTERN = "saml_jit.E009"
+    UNSOLICITED_GLOBAL = "saml_jit.E010"
     EMAIL_SUBJECT_MULTI_IDP = "saml_jit.W001"
     IDP_INITIATED = "saml_jit.W002"
     SUPERUSER_ALLOWED = "saml_jit.W003"
@@ -64,7 +65,12 @@ class Hints:
     )
     IDP_INITIATED = (
         "IdP-initiated login cannot be tied to a request this browser made, which opens the ACS to "
-        "login CSRF. Turn allow_unsolicited off unless an IdP truly needs it."
+        "login CSRF. Keep ALLOW_IDP_INITIATED off unless this IdP truly needs it."
+    )
+    UNSOLICITED_GLOBAL = (
+        'Remove allow_unsolicited from SAML_CONFIG and set SAML_JIT["IDPS"][entity_id]["ALLOW_IDP_INITIATED"] '
+        "= True for the IdPs that need IdP-initiated login: saml_jit then accepts only responses without "
+        "InResponseTo from those IdPs."
     )
 
 
@@ -225,7 +231,20 @@ def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -
         )
     if sp.get("allow_unsolicited"):
         errors.append(
-            Warning("IdP-initiated (unsolicited) login is on.", hint=Hints.IDP_INITIATED, id=Codes.IDP_INITIATED)
+            Error(
+                "SAML_CONFIG allows unsolicited responses from every IdP.",
+                hint=Hints.UNSOLICITED_GLOBAL,
+                id=Codes.UNSOLICITED_GLOBAL,
+            )
+        )
+    initiated = sorted(e or "(all IdPs)" for e in ["", *_idp_entity_ids()] if app_settings.for_idp(e).ALLOW_IDP_INITIATED)
+    if initiated:
+        errors.append(
+            Warning(
+                f"IdP-initiated login is on for {', '.join(initiated)}.",
+                hint=Hints.IDP_INITIATED,
+                id=Codes.IDP_INITIATED,
+            )
         )
     several_idps = max(len(_idp_entity_ids()), _metadata_sources()) > 1
     if several_idps and any(_email_keyed(entity_id) for entity_id in ["", *_idp_entity_ids()]):

@@ -146,6 +146,9 @@ class IdPSettings:
     ALLOW_IDP_INITIATED: bool = False
     #: Accept RSA-SHA1 signatures and SHA-1 digests from this IdP.
     ALLOW_SHA1: bool = False
+    #: Refuse HTTP-Redirect logout messages from this IdP unless they are
+    #: signed with a certificate from its metadata.
+    REQUIRE_SIGNED_LOGOUT: bool = True
 
     @property
     def manages_groups(self) -> bool:

@@ -14,7 +14,7 @@ urlpatterns = [
     path("login/", djangosaml2_views.LoginView.as_view(), name="saml2_login"),
     path("acs/", views.AssertionConsumerServiceView.as_view(), name="saml2_acs"),
     path("logout/", djangosaml2_views.LogoutInitView.as_view(), name="saml2_logout"),
-    path("ls/", djangosaml2_views.LogoutView.as_view(), name="saml2_ls"),
-    path("ls/post/", djangosaml2_views.LogoutView.as_view(), name="saml2_ls_post"),
+    path("ls/", views.LogoutView.as_view(), name="saml2_ls"),
+    path("ls/post/", views.LogoutView.as_view(), name="saml2_ls_post"),
     path("metadata/", djangosaml2_views.MetadataView.as_view(), name="saml2_metadata"),
 ]

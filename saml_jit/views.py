@@ -44,7 +44,14 @@ from .backends import outcome_of
 from .conf import app_settings
 from .mapping import _has_control
 from .models import ENTITY_ID_MAX_LENGTH, EventKind
-from .response_checks import Inspection, Rejected, inspect_document, verify_response
+from .response_checks import (
+    Inspection,
+    Rejected,
+    inspect_document,
+    logout_issuer,
+    verify_redirect_signature,
+    verify_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +91,10 @@ REASONS: dict[str, Any] = {
     "subject_confirmation": _("The SAML assertion cannot be confirmed for this site."),
     "weak_algorithm": _("The SAML response is signed with a weak algorithm (SHA-1)."),
     "replay": _("This SAML assertion was already used. Please sign in again."),
+    "malformed_logout": _("The logout message could not be read."),
+    "logout_unsigned": _("The logout message is not signed."),
+    "logout_bad_signature": _("The logout message's signature is not valid."),
+    "unknown_issuer": _("The message comes from an identity provider this site does not trust."),
 }
 
 
@@ -234,3 +245,45 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
             "status": status,
         }
         return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
+
+
+class LogoutView(djangosaml2_views.LogoutView):
+    """djangosaml2's single-logout endpoint, refusing forged redirect-binding messages.
+
+    Stock djangosaml2 accepts an unsigned LogoutRequest over HTTP-Redirect, so
+    anyone can log a person out with a link (forced logout). Here a message
+    from an IdP whose metadata carries a signing certificate must be signed
+    with it (per IdP, ``REQUIRE_SIGNED_LOGOUT``); other messages are refused
+    with a ``rejected`` event and no one is logged out.
+    """
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        message = request.GET.get("SAMLRequest") or request.GET.get("SAMLResponse")
+        if message:
+            try:
+                self.verify_redirect(request, message)
+            except Rejected as rejection:
+                event = events.record(
+                    EventKind.REJECTED, request=request, reason_code=rejection.code, message=rejection.message
+                )
+                logger.warning("saml_jit rejected a logout message reason=%s event=%s", rejection.code, event.pk)
+                context = {"reason_code": rejection.code, "reason": REASONS.get(rejection.code), "event": event}
+                return render(request, app_settings.ERROR_TEMPLATE, {**context, "status": rejection.status},
+                              status=rejection.status)
+        return super().get(request, *args, **kwargs)
+
+    def verify_redirect(self, request: HttpRequest, message: str) -> None:
+        issuer = logout_issuer(message)
+        settings = app_settings.for_idp(issuer)
+        if not settings.REQUIRE_SIGNED_LOGOUT:
+            return
+        conf = self.get_sp_config(request)
+        try:
+            certificates = conf.metadata.certs(issuer, "idpsso", use="signing") if issuer else []
+        except Exception:  # pysaml2 raises KeyError and others for unknown entities
+            certificates = []
+        if not certificates:
+            raise Rejected("unknown_issuer", "The logout message names no trusted IdP.", status=403)
+        verify_redirect_signature(
+            request.META.get("QUERY_STRING", ""), [cert for _, cert in certificates], settings.ALLOW_SHA1
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.checks import ERROR
 from django.test import override_settings
 
 from saml_jit.backends import SamlJitBackend
@@ -284,10 +285,18 @@ class TestSamlConfig:
             assert ids(check_saml_config()) == []
 
     @override_settings(SAML_CONFIG=sp(allow_unsolicited=True))
-    def test_w002_idp_initiated(self):
+    def test_e010_unsolicited_globally(self):
+        messages = check_saml_config()
+        assert ids(messages) == [Codes.UNSOLICITED_GLOBAL]
+        assert messages[0].hint == Hints.UNSOLICITED_GLOBAL
+        assert messages[0].level == ERROR
+
+    @override_settings(SAML_CONFIG=sp(), SAML_JIT={"IDPS": {IDP: {"ALLOW_IDP_INITIATED": True}}})
+    def test_w002_idp_initiated_for_one_idp(self):
         messages = check_saml_config()
         assert ids(messages) == [Codes.IDP_INITIATED]
         assert messages[0].hint == Hints.IDP_INITIATED
+        assert IDP in messages[0].msg
 
     @override_settings(SAML_CONFIG=sp(allow_unsolicited=False))
     def test_w002_silent(self):

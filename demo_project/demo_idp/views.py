@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.xmldsig import SIG_RSA_SHA256
 
 from saml_jit.testing.idp import FRIENDLY_NAMES, AuthnRequestInfo
 
@@ -119,6 +120,12 @@ def _logout_response(saml_request: str, relay_state: str, binding: str) -> HttpR
     destination = server.metadata.single_logout_service(sp_entity_id, BINDING_HTTP_REDIRECT, "spsso")[0]["location"]
     response = server.create_logout_response(logout_request, [BINDING_HTTP_REDIRECT])
     http_args = server.apply_binding(
-        BINDING_HTTP_REDIRECT, str(response), destination, relay_state, response=True, sign=True
+        BINDING_HTTP_REDIRECT,
+        str(response),
+        destination,
+        relay_state,
+        response=True,
+        sign=True,
+        sigalg=SIG_RSA_SHA256,  # pysaml2 would use RSA-SHA1, which the SP refuses
     )
     return HttpResponseRedirect(dict(http_args["headers"])["Location"])
