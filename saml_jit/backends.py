@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from djangosaml2.backends import Saml2Backend
 
@@ -42,7 +43,9 @@ class SamlJitBackend(Saml2Backend):
         if request is not None:
             setattr(request, OUTCOME_ATTRIBUTE, outcome)
         if outcome.user is None or not self.user_can_authenticate(outcome.user):
-            return None
+            # PermissionDenied, not None: Django must not ask the next backend
+            # (say, stock djangosaml2's) to sign in an assertion refused here.
+            raise PermissionDenied(outcome.denial.code if outcome.denial else outcome.rejection or "inactive")
         return outcome.user
 
 
