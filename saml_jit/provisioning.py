@@ -81,6 +81,12 @@ def _consume(assertion: AssertionData) -> None:
     replay.consume(assertion.idp_entity_id, assertion.assertion_id, assertion.not_on_or_after)
 
 
+def _raise_if_replayed(assertion: AssertionData) -> None:
+    """After an IntegrityError: was it the replay record? Then it is a replay."""
+    if replay.was_consumed(assertion.idp_entity_id, assertion.assertion_id):
+        raise replay.Replayed(assertion.assertion_id)
+
+
 def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile) -> Outcome:
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -90,6 +96,7 @@ def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile)
                 _consume(assertion)
                 return _apply(ctx, profile)
         except IntegrityError:
+            _raise_if_replayed(assertion)
             if attempt == ATTEMPTS:
                 raise Denied("conflict", "The account could not be saved: it conflicts with another account.") from None
             logger.info("saml_jit concurrent login for idp=%s; retrying (%d)", profile.idp_entity_id, attempt)
@@ -98,10 +105,19 @@ def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile)
 
 def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Outcome:
     try:
+        event = _record_denial(ctx, assertion, profile, denial)
+    except replay.Replayed:
+        return _reject_replay(ctx, assertion)
+    logger.info("saml_jit denied idp=%s reason=%s event=%s", assertion.idp_entity_id, denial.code, event.pk)
+    return Outcome(kind=EventKind.DENIED, denial=denial, event=event)
+
+
+def _record_denial(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Any:
+    try:
         with transaction.atomic():
             # A denied assertion is used up too: replaying it is a replay.
             _consume(assertion)
-            event = events.record(
+            return events.record(
                 EventKind.DENIED,
                 request=ctx.request,
                 user=denial.user,
@@ -112,10 +128,9 @@ def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, deni
                 message=denial.message,
                 attributes=profile.event_attributes if profile else {},
             )
-    except replay.Replayed:
-        return _reject_replay(ctx, assertion)
-    logger.info("saml_jit denied idp=%s reason=%s event=%s", assertion.idp_entity_id, denial.code, event.pk)
-    return Outcome(kind=EventKind.DENIED, denial=denial, event=event)
+    except IntegrityError:
+        _raise_if_replayed(assertion)
+        raise
 
 
 def _reject_replay(ctx: _Context, assertion: AssertionData) -> Outcome:

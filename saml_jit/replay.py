@@ -23,7 +23,6 @@ import hashlib
 from datetime import datetime, timedelta
 
 from django.core.cache import caches
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .conf import app_settings
@@ -46,9 +45,13 @@ def _keep_until(not_on_or_after: datetime | None, now: datetime) -> datetime:
 
 
 def consume(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | None) -> None:
-    """Record the assertion as used, or raise :class:`Replayed`.
+    """Record the assertion as used.
 
-    With the database store, call it inside the login's transaction.
+    With the cache store, raises :class:`Replayed` at once. With the database
+    store, call it inside the login's transaction: a replay then surfaces as
+    an ``IntegrityError`` from that transaction (no savepoint of its own, to
+    keep the login's query count down); tell it from other conflicts with
+    :func:`was_consumed` once the transaction has rolled back.
     """
     if not assertion_id:
         return
@@ -57,13 +60,16 @@ def consume(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | N
     if app_settings.REPLAY_STORE == "cache":
         _consume_in_cache(idp_entity_id, assertion_id, expires_at, now)
         return
-    try:
-        with transaction.atomic():
-            ConsumedAssertion.objects.create(
-                idp_entity_id=idp_entity_id, assertion_id=assertion_id, consumed_at=now, expires_at=expires_at
-            )
-    except IntegrityError:
-        raise Replayed(assertion_id) from None
+    ConsumedAssertion.objects.create(
+        idp_entity_id=idp_entity_id, assertion_id=assertion_id, consumed_at=now, expires_at=expires_at
+    )
+
+
+def was_consumed(idp_entity_id: str, assertion_id: str) -> bool:
+    """Whether the database store already holds this assertion (committed by someone)."""
+    if not assertion_id or app_settings.REPLAY_STORE == "cache":
+        return False
+    return ConsumedAssertion.objects.filter(idp_entity_id=idp_entity_id, assertion_id=assertion_id).exists()
 
 
 def _consume_in_cache(idp_entity_id: str, assertion_id: str, expires_at: datetime, now: datetime) -> None:

@@ -60,6 +60,7 @@ class Inspection:
 
     issuer: str
     in_response_to: str | None
+    destination: str | None = None
 
 
 def inspect_document(saml_response: str) -> Inspection:
@@ -84,6 +85,7 @@ def inspect_document(saml_response: str) -> Inspection:
     return Inspection(
         issuer=(issuer.text or "").strip() if issuer is not None else "",
         in_response_to=root.get("InResponseTo") or None,
+        destination=root.get("Destination"),
     )
 
 
@@ -104,6 +106,15 @@ def _check_issuer(response: Any, inspection: Inspection) -> str:
     if assertion_issuer is not None and (assertion_issuer.text or "").strip() != issuer:
         raise Rejected("issuer_mismatch", "The assertion's issuer differs from the response's.")
     return issuer
+
+
+def check_claimed_destination(inspection: Inspection, acs_urls: Collection[str]) -> None:
+    """Refuse a document addressed elsewhere before spending a signature check on it.
+
+    (pysaml2 would silently return no response for it.)
+    """
+    if inspection.destination is not None and inspection.destination not in acs_urls:
+        raise Rejected("wrong_destination", "The response's Destination is not this site's ACS URL.")
 
 
 def _check_destination(response: Any, acs_urls: Collection[str]) -> None:

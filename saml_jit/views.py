@@ -47,6 +47,7 @@ from .models import ENTITY_ID_MAX_LENGTH, EventKind
 from .response_checks import (
     Inspection,
     Rejected,
+    check_claimed_destination,
     inspect_document,
     logout_issuer,
     verify_redirect_signature,
@@ -152,6 +153,8 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
         client.allow_unsolicited = (
             inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
         )
+        acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
+        check_claimed_destination(inspection, acs_urls)
         try:
             response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
         except Exception as exc:  # pysaml2 raises many unrelated types
@@ -165,7 +168,7 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
             response,
             inspection,
             outstanding=outstanding,
-            acs_urls=client.service_urls(binding=saml2.BINDING_HTTP_POST),
+            acs_urls=acs_urls,
             sp_entity_id=conf.entityid,
             settings_for=app_settings.for_idp,
         )
