@@ -6,7 +6,7 @@ import csv
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -149,7 +149,7 @@ class FederatedIdentityAdmin(admin.ModelAdmin):
 
     list_display = ("subject", "idp_entity_id", "user", "first_asserted_at", "last_asserted_at")
     list_filter = ("idp_entity_id",)
-    search_fields = ("=subject", "user__username", "=last_assertion_id")
+    search_fields = ("=subject", f"user__{get_user_model().USERNAME_FIELD}", "=last_assertion_id")
     list_select_related = ("user",)
     readonly_fields = (
         "user",
@@ -195,7 +195,7 @@ class GrantAdmin(admin.ModelAdmin):
 
     list_display = ("user", "kind", "group", "idp_entity_id", "granted_at", "last_asserted_at", "expires_at")
     list_filter = ("kind", "idp_entity_id", "group")
-    search_fields = ("user__username", "group__name", "=assertion_id")
+    search_fields = (f"user__{get_user_model().USERNAME_FIELD}", "group__name", "=assertion_id")
     list_select_related = ("user", "group")
     readonly_fields = (
         "user",
@@ -228,7 +228,7 @@ class ManagedGroupFilter(admin.SimpleListFilter):
     parameter_name = "saml_group"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        groups = Grant.objects.filter(kind="group").values_list("group_id", "group__name").distinct()
+        groups = Grant.objects.filter(kind="group").order_by().values_list("group_id", "group__name").distinct()
         return [(str(pk), name) for pk, name in sorted(groups, key=lambda item: item[1])]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:

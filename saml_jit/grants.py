@@ -28,17 +28,14 @@ from django.utils import timezone
 
 from . import events
 from .conf import IdPSettings
-from .groups import STAFF, SUPERUSER, GroupPlan, GroupState, django_groups
+from .groups import FLAGS, Flag, GroupPlan, GroupState, Target, django_groups
 from .mapping import Profile
 from .models import EventKind, EventSource, Grant, GrantKind
 
 logger = logging.getLogger(__name__)
 
-FLAG_FIELDS = {STAFF: "is_staff", SUPERUSER: "is_superuser"}
-
-
-def _target(grant: Grant) -> str:
-    return grant.group.name if grant.kind == GrantKind.GROUP else grant.kind
+def _target(grant: Grant) -> Target:
+    return grant.group.name if grant.kind == GrantKind.GROUP else FLAGS[grant.kind]
 
 
 def _live(grant: Grant, now: datetime) -> bool:
@@ -51,27 +48,31 @@ class LoadedState:
 
     state: GroupState
     groups: dict[str, Group]
-    grants_here: dict[str, Grant]
+    grants_here: dict[Target, Grant]
 
 
 def load_state(user: Any, profile: Profile, settings: IdPSettings, now: datetime) -> LoadedState:
     """Read what the group planner needs for ``user`` (unsaved for a new account)."""
     wanted = django_groups(profile.groups, settings)
     groups = {group.name: group for group in Group.objects.filter(name__in=wanted)} if wanted else {}
-    grants_here: dict[str, Grant] = {}
-    elsewhere: set[str] = set()
+    grants_here: dict[Target, Grant] = {}
+    elsewhere: set[Target] = set()
+    managed_elsewhere: set[Target] = set()
     member_of: frozenset[str] = frozenset()
     if user.pk is not None:
         member_of = frozenset(user.groups.values_list("name", flat=True))
         for grant in Grant.objects.filter(user=user).select_related("group"):
             if grant.idp_entity_id == settings.entity_id:
                 grants_here[_target(grant)] = grant
-            elif _live(grant, now):
+                continue
+            managed_elsewhere.add(_target(grant))
+            if _live(grant, now):
                 elsewhere.add(_target(grant))
     state = GroupState(
         member_of=member_of,
         granted_here=frozenset(grants_here),
         granted_elsewhere=frozenset(elsewhere),
+        managed_elsewhere=frozenset(managed_elsewhere),
         is_staff=bool(getattr(user, "is_staff", False)),
         is_superuser=bool(getattr(user, "is_superuser", False)),
         existing_groups=frozenset(groups),
@@ -107,19 +108,19 @@ def _write_grants(
     user: Any, profile: Profile, plan: GroupPlan, loaded: LoadedState, groups: dict[str, Group], now: datetime
 ) -> None:
     new: list[Grant] = []
-    refresh: dict[datetime | None, list[int]] = {}
+    refresh: dict[datetime | None, list[Any]] = {}
     for target, expires_at in plan.grants.items():
         existing = loaded.grants_here.get(target)
         if existing is not None:
             refresh.setdefault(expires_at, []).append(existing.pk)
             continue
-        kind = target if target in FLAG_FIELDS else GrantKind.GROUP
+        is_flag = isinstance(target, Flag)
         new.append(
             Grant(
                 user=user,
                 idp_entity_id=profile.idp_entity_id,
-                kind=kind,
-                group=groups[target] if kind == GrantKind.GROUP else None,
+                kind=target.kind if is_flag else GrantKind.GROUP,
+                group=None if is_flag else groups[target],
                 granted_at=now,
                 last_asserted_at=now,
                 assertion_id=profile.assertion_id,
@@ -162,7 +163,7 @@ def expire_grants(*, user_id: Any = None, now: datetime | None = None, grant_ids
     if user_id is not None:
         query &= Q(user_id=user_id)
     expired = 0
-    for uid in list(Grant.objects.filter(query).values_list("user_id", flat=True).distinct()):
+    for uid in list(Grant.objects.filter(query).order_by().values_list("user_id", flat=True).distinct()):
         with transaction.atomic():
             expired += _expire_for_user(uid, now, forced)
     return expired
@@ -183,7 +184,7 @@ def _expire_for_user(user_id: Any, now: datetime, forced: frozenset[Any] | None)
     due_ids = {grant.pk for grant in due}
     still_held = {_target(g) for g in grants if g.pk not in due_ids and _live(g, now)}
     removed_groups = [g.group for g in due if g.kind == GrantKind.GROUP and g.group.name not in still_held]
-    flags = sorted({FLAG_FIELDS[g.kind] for g in due if g.kind in FLAG_FIELDS and g.kind not in still_held})
+    flags = sorted({FLAGS[g.kind].field for g in due if g.kind in FLAGS and FLAGS[g.kind] not in still_held})
     if removed_groups:
         user.groups.remove(*removed_groups)
     for field in flags:
@@ -209,5 +210,5 @@ def _expiry_diff(grant: Grant, removed_groups: list[Group], flags: list[str]) ->
     if grant.kind == GrantKind.GROUP:
         removed = [grant.group.name] if grant.group in removed_groups else []
         return {"groups": {"added": [], "removed": removed}}
-    field = FLAG_FIELDS[grant.kind]
+    field = FLAGS[grant.kind].field
     return {field: [True, False]} if field in flags else {}

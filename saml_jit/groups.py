@@ -28,8 +28,35 @@ from datetime import datetime, timedelta
 from .conf import IdPSettings
 from .mapping import Denied, Profile
 
-STAFF = "staff"
-SUPERUSER = "superuser"
+
+
+@dataclass(frozen=True, eq=True)
+class Flag:
+    """A privilege flag as a grant target, never equal to a group name.
+
+    (A Django group may well be called "staff"; it is still a group.)
+    """
+
+    kind: str
+    field: str
+
+    def __str__(self) -> str:
+        return self.field
+
+    # Sortable among group names, for stable output.
+    def __lt__(self, other: object) -> bool:
+        return str(self) < str(other)
+
+    def __gt__(self, other: object) -> bool:
+        return str(self) > str(other)
+
+
+STAFF = Flag("staff", "is_staff")
+SUPERUSER = Flag("superuser", "is_superuser")
+FLAGS = {STAFF.kind: STAFF, SUPERUSER.kind: SUPERUSER}
+
+#: A grant target: a Django group name, or a :class:`Flag`.
+Target = str | Flag
 
 
 @dataclass(frozen=True)
@@ -38,10 +65,13 @@ class GroupState:
 
     #: Names of the Django groups the user belongs to now.
     member_of: frozenset[str] = frozenset()
-    #: Targets (group names, ``"staff"``, ``"superuser"``) granted by this IdP.
-    granted_here: frozenset[str] = frozenset()
+    #: Targets (group names, ``STAFF``, ``SUPERUSER``) granted by this IdP.
+    granted_here: frozenset[Target] = frozenset()
     #: Targets granted by other IdPs (still unexpired).
-    granted_elsewhere: frozenset[str] = frozenset()
+    granted_elsewhere: frozenset[Target] = frozenset()
+    #: Targets other IdPs hold a grant on, expired or not: such a membership
+    #: is SAML-managed, never hand-assigned.
+    managed_elsewhere: frozenset[Target] = frozenset()
     is_staff: bool = False
     is_superuser: bool = False
     #: Django groups that exist (among those the assertion maps to).
@@ -55,9 +85,9 @@ class GroupPlan:
     add: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
     #: Targets whose grant (from this IdP) is created or refreshed -> expiry.
-    grants: dict[str, datetime | None] = field(default_factory=dict)
+    grants: dict[Target, datetime | None] = field(default_factory=dict)
     #: Targets whose grant from this IdP is dropped.
-    revoke: set[str] = field(default_factory=set)
+    revoke: set[Target] = field(default_factory=set)
     #: Groups to create (CREATE_GROUPS).
     create: set[str] = field(default_factory=set)
     is_staff: bool | None = None
@@ -105,7 +135,7 @@ def django_groups(asserted: Iterable[str], settings: IdPSettings) -> set[str]:
     return names
 
 
-def _expiry(target: str, settings: IdPSettings, now: datetime) -> datetime | None:
+def _expiry(target: Target, settings: IdPSettings, now: datetime) -> datetime | None:
     privileged = target in (STAFF, SUPERUSER) or target in settings.PRIVILEGED_GROUPS
     if not privileged or settings.PRIVILEGE_TTL is None:
         return None
@@ -113,14 +143,14 @@ def _expiry(target: str, settings: IdPSettings, now: datetime) -> datetime | Non
 
 
 def _plan_target(
-    plan: GroupPlan, target: str, wanted: bool, has_it: bool, state: GroupState, settings: IdPSettings, now: datetime
+    plan: GroupPlan, target: Target, wanted: bool, has_it: bool, state: GroupState, settings: IdPSettings, now: datetime
 ) -> bool | None:
     """Decide one membership or flag. Returns the new value if it changes."""
     if wanted:
         if not has_it:
             plan.grants[target] = _expiry(target, settings, now)
             return True
-        if target in state.granted_here or target in state.granted_elsewhere:
+        if target in state.granted_here or target in state.granted_elsewhere or target in state.managed_elsewhere:
             # Managed already (by us or another IdP): (re)assert our grant.
             plan.grants[target] = _expiry(target, settings, now)
         return None  # present by hand: leave it unmanaged
@@ -149,7 +179,7 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
         elif missing:
             wanted -= missing
             plan.notes.append(f"{len(missing)} mapped group(s) do not exist and CREATE_GROUPS is off")
-    for name in sorted(wanted | {g for g in state.granted_here if g not in (STAFF, SUPERUSER)}):
+    for name in sorted(wanted | {g for g in state.granted_here if isinstance(g, str)}):
         change = _plan_target(plan, name, name in wanted, name in state.member_of, state, settings, now)
         if change is True:
             plan.add.add(name)
@@ -166,14 +196,16 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
     return plan
 
 
-def targets(grants: Iterable[tuple[str, str | None]]) -> frozenset[str]:
+def targets(grants: Iterable[tuple[str, str | None]]) -> frozenset[Target]:
     """``(kind, group name)`` pairs -> grant targets."""
-    return frozenset(name if kind == "group" and name else kind for kind, name in grants)
+    return frozenset(name if kind == "group" and name else FLAGS[kind] for kind, name in grants)
 
 
 __all__ = [
+    "FLAGS",
     "STAFF",
     "SUPERUSER",
+    "Flag",
     "GroupPlan",
     "GroupState",
     "check_required_groups",

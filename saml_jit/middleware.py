@@ -22,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
 from . import grants
 
@@ -64,7 +66,15 @@ class GrantExpiryMiddleware:
         expiry = grants.next_expiry(user_id)  # the one indexed query
         if expiry is not None and expiry <= now:
             grants.expire_grants(user_id=user_id, now=now)
-            # A user loaded earlier in this request predates the change.
-            request.__dict__.pop("_cached_user", None)
+            self.reload_user(request)
             expiry = grants.next_expiry(user_id)
         schedule_next_check(request, expiry, now)
+
+    @staticmethod
+    def reload_user(request: HttpRequest) -> None:
+        """Forget a user loaded earlier in this request: it predates the expiry."""
+        if not hasattr(request, "user"):
+            return
+        request.__dict__.pop("_cached_user", None)
+        request.__dict__.pop("_acached_user", None)
+        request.user = SimpleLazyObject(lambda: auth.get_user(request))

@@ -104,6 +104,15 @@ def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile)
 
 
 def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Outcome:
+    if denial.user is None and profile is not None:
+        # Refused before the account was looked up (policy.authorize): the
+        # event should still say whose login it was, if it was anyone's.
+        identity = (
+            FederatedIdentity.objects.select_related("user")
+            .filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject)
+            .first()
+        )
+        denial.user = identity.user if identity is not None else None
     try:
         event = _record_denial(ctx, assertion, profile, denial)
     except replay.Replayed:
@@ -237,8 +246,8 @@ def preview(assertion: AssertionData) -> dict[str, Any]:
         "user": gathered.user.get_username() if gathered.user is not None else None,
         "subject": profile.subject,
         "diff": diff,
-        "grants": {target: expiry.isoformat() if expiry else None for target, expiry in group_plan.grants.items()},
-        "revoked_grants": sorted(group_plan.revoke),
+        "grants": {str(target): expiry.isoformat() if expiry else None for target, expiry in group_plan.grants.items()},
+        "revoked_grants": sorted(str(target) for target in group_plan.revoke),
         "notes": [*profile.notes, *group_plan.notes],
         "active": gathered.plan.is_active,
     }
