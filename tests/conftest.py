@@ -83,10 +83,3 @@ class Browser:
 @pytest.fixture
 def browser(client: Client) -> Browser:
     return Browser(client)
-
-
-@pytest.fixture
-def on_commit(django_capture_on_commit_callbacks):
-    """Run on-commit callbacks (signals) inside the test transaction."""
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        yield callbacks
