@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
 from .grants import expire_grants
-from .models import FederatedIdentity, Grant, ProvisioningEvent
+from .models import FederatedIdentity, Grant, ProvisioningEvent, ScimClient, ScimGroup
 
 #: How many events the user page shows (the full list is one click away).
 RECENT_EVENTS = 20
@@ -37,6 +37,7 @@ EXPORT_FIELDS = (
     "attributes",
     "ip_address",
     "user_agent",
+    "actor",
 )
 
 
@@ -82,7 +83,7 @@ class ReadOnlyAdminMixin:
 
 @admin.register(ProvisioningEvent)
 class ProvisioningEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "kind", "source", "username", "idp_entity_id", "subject", "reason_code")
+    list_display = ("created_at", "kind", "source", "username", "idp_entity_id", "subject", "reason_code", "actor")
     list_filter = ("kind", "source", IdPListFilter, "created_at")
     date_hierarchy = "created_at"
     search_fields = ("username", "=subject", "=assertion_id", "reason_code")
@@ -93,6 +94,7 @@ class ProvisioningEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "kind",
         "source",
+        "actor",
         "user",
         "username",
         "idp_entity_id",
@@ -137,7 +139,7 @@ class ProvisioningEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         # Keep spreadsheet programs from evaluating IdP-supplied text.
         return "'" + value
     return value
@@ -287,3 +289,58 @@ def _extend_user_admin(site: admin.AdminSite = admin.site) -> None:
 
 
 _extend_user_admin()
+
+
+# ----------------------------------------------------------------------------
+# SCIM clients
+
+
+@admin.register(ScimClient)
+class ScimClientAdmin(admin.ModelAdmin):
+    """SCIM clients: the token is shown once, in a message, when one is created.
+
+    Only the name and the IdP are entered; the token hash is never shown.
+    Revoking keeps the row (and its events) and refuses the token at once.
+    """
+
+    list_display = ("name", "idp_entity_id", "created_at", "last_used_at", "revoked")
+    list_filter = ("revoked", "idp_entity_id")
+    search_fields = ("name", "idp_entity_id")
+    fields = ("name", "idp_entity_id", "created_at", "last_used_at", "revoked", "revoked_at")
+    readonly_fields = ("created_at", "last_used_at", "revoked", "revoked_at")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A client is bound to its IdP for life: rebinding would hand one
+        # IdP's users to another. Create a new client instead.
+        return (*self.readonly_fields, "name", "idp_entity_id") if obj is not None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ScimClient, form: Any, change: bool) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        from .scim.auth import new_token
+
+        token, obj.token_hash = new_token()
+        super().save_model(request, obj, form, change)
+        messages.warning(
+            request,
+            _("The bearer token of %(name)s, shown only now; copy it into the IdP: %(token)s")
+            % {"name": obj.name, "token": token},
+        )
+
+    @admin.action(description=_("Revoke the tokens of the selected SCIM clients"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from django.utils import timezone
+
+        count = queryset.filter(revoked=False).update(revoked=True, revoked_at=timezone.now())
+        self.message_user(request, _("%(count)d SCIM client(s) revoked.") % {"count": count})
+
+
+@admin.register(ScimGroup)
+class ScimGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which Django groups an IdP manages over SCIM (read-only)."""
+
+    list_display = ("group", "idp_entity_id", "external_id", "client", "created_at")
+    list_filter = ("idp_entity_id",)
+    list_select_related = ("group", "client")
+    search_fields = ("group__name", "=external_id")

@@ -179,6 +179,17 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "REPLAY_CACHE": "default",
     #: Seconds of clock difference tolerated when keeping consumed assertions.
     "CLOCK_SKEW": 180,
+    #: SCIM: the User attribute that must equal the SAML subject of the same
+    #: person ("externalId" or "userName"); it becomes the identity binding.
+    "SCIM_SUBJECT_ATTRIBUTE": "externalId",
+    #: SCIM: DELETE /Users/<id> deletes the account row instead of deactivating it.
+    "SCIM_HARD_DELETE": False,
+    #: SCIM: largest accepted request body in bytes; larger gets a 413.
+    "SCIM_MAX_BODY": 1024 * 1024,
+    #: SCIM: resources per page when the client asks for none, and the most it gets.
+    "SCIM_PAGE_SIZE": 100,
+    #: SCIM: at most one "token refused" event per client address in this many seconds.
+    "SCIM_REFUSAL_EVENT_INTERVAL": 60,
 }
 
 KNOWN_KEYS = PER_IDP_KEYS | frozenset(GLOBAL_DEFAULTS)

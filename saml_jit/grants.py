@@ -176,7 +176,8 @@ def _is_due(grant: Grant, now: datetime, forced: frozenset[Any] | None) -> bool:
 
 
 def _expire_for_user(user_id: Any, now: datetime, forced: frozenset[Any] | None) -> int:
-    grants = list(Grant.objects.select_for_update().filter(user_id=user_id).select_related("group", "user"))
+    # of=("self",): PostgreSQL cannot lock the nullable side of the outer join.
+    grants = list(Grant.objects.select_for_update(of=("self",)).filter(user_id=user_id).select_related("group", "user"))
     due = [grant for grant in grants if _is_due(grant, now, forced)]
     if not due:
         return 0  # a concurrent login re-asserted them meanwhile

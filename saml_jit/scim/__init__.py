@@ -1,0 +1,18 @@
+"""A SCIM 2.0 service provider (RFC 7643/7644), scoped per identity provider.
+
+The protocol (routing, validation, filters, PATCH, errors, discovery) is
+``scim2-server`` and ``scim2-models``; this package connects them to Django:
+
+* :mod:`.auth` — bearer tokens of :class:`~saml_jit.models.ScimClient`;
+* :mod:`.resources` — the User and Group schemas served;
+* :mod:`.filters` — a filter tree to a Django ``Q``;
+* :mod:`.adapters` — Django users and groups to SCIM resources and back,
+  validated like SAML attributes;
+* :mod:`.lifecycle` — deactivation, reactivation and session revocation;
+* :mod:`.storage` — the scoped storage the protocol handler calls;
+* :mod:`.views`, :mod:`.urls` — the Django view.
+
+Include ``saml_jit.scim.urls`` under the prefix you want, e.g.
+``path("scim/v2/", include("saml_jit.scim.urls"))``. SCIM needs the ``scim``
+extra: ``pip install saml-jit[scim]``.
+"""

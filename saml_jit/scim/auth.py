@@ -1,0 +1,105 @@
+"""Bearer tokens for SCIM clients: created once, stored as a hash, revocable.
+
+A token is ``saml_jit_scim_`` followed by 32 random bytes (URL-safe base64);
+the prefix lets secret scanners recognise a leaked token. Only its SHA-256
+hash is stored. A refused token is never stored or logged, and refusals are
+recorded as events at most once per client address per
+``SCIM_REFUSAL_EVENT_INTERVAL`` seconds (kept in the Django cache, so every
+node shares the limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .. import events
+from ..models import EventKind, EventSource, ScimClient
+from . import conf
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "saml_jit_scim_"  # noqa: S105 - a prefix, not a secret
+#: How stale ``last_used_at`` may get before a request writes it again.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and its hash."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def create_client(name: str, idp_entity_id: str) -> tuple[ScimClient, str]:
+    """Create a client; return it with its token (the only time the token exists)."""
+    token, digest = new_token()
+    client = ScimClient.objects.create(name=name, idp_entity_id=idp_entity_id, token_hash=digest)
+    logger.info("saml_jit SCIM client %s created for idp=%s", client.pk, idp_entity_id)
+    return client, token
+
+
+def revoke(client: ScimClient) -> None:
+    ScimClient.objects.filter(pk=client.pk).update(revoked=True, revoked_at=timezone.now())
+    logger.info("saml_jit SCIM client %s revoked", client.pk)
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def authenticate(request: HttpRequest) -> ScimClient | None:
+    """The active client whose token the request carries, or None (and an event)."""
+    token = bearer_token(request)
+    if token is None:
+        _refuse(request, "missing_token", "No bearer token was sent.")
+        return None
+    digest = hash_token(token)
+    client = ScimClient.objects.filter(token_hash=digest).first()
+    if client is None or not hmac.compare_digest(client.token_hash, digest):
+        _refuse(request, "invalid_token", "The bearer token matches no SCIM client.")
+        return None
+    if client.revoked:
+        _refuse(request, "revoked_token", "The SCIM client's token was revoked.", client)
+        return None
+    _touch(client)
+    return client
+
+
+def _touch(client: ScimClient) -> None:
+    now = timezone.now()
+    if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+        ScimClient.objects.filter(pk=client.pk).update(last_used_at=now)
+        client.last_used_at = now
+
+
+def _refuse(request: HttpRequest, code: str, message: str, client: ScimClient | None = None) -> None:
+    address = events.client_ip(request) or "-"
+    interval = conf.refusal_event_interval()
+    # cache.add is atomic: one event per address and interval on all nodes.
+    if interval > 0 and not cache.add(f"saml_jit:scim:refused:{address}", 1, interval):
+        return
+    event = events.record(
+        EventKind.TOKEN_REFUSED,
+        request=request,
+        source=EventSource.SCIM,
+        idp_entity_id=client.idp_entity_id if client else "",
+        actor=client.name if client else "",
+        reason_code=code,
+        message=message,
+    )
+    logger.warning("saml_jit SCIM token refused reason=%s event=%s", code, event.pk)

@@ -1,0 +1,36 @@
+"""SCIM settings, read lazily from ``settings.SAML_JIT`` (see :mod:`saml_jit.conf`)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..conf import app_settings
+
+SUBJECT_EXTERNAL_ID = "externalId"
+SUBJECT_USERNAME = "userName"
+SUBJECT_ATTRIBUTES = (SUBJECT_EXTERNAL_ID, SUBJECT_USERNAME)
+
+
+def subject_attribute() -> str:
+    value = str(app_settings._global("SCIM_SUBJECT_ATTRIBUTE"))
+    if value not in SUBJECT_ATTRIBUTES:
+        raise ImproperlyConfigured(
+            f"SAML_JIT['SCIM_SUBJECT_ATTRIBUTE'] must be one of {', '.join(SUBJECT_ATTRIBUTES)}."
+        )
+    return value
+
+
+def hard_delete() -> bool:
+    return bool(app_settings._global("SCIM_HARD_DELETE"))
+
+
+def max_body() -> int:
+    return int(app_settings._global("SCIM_MAX_BODY"))
+
+
+def page_size() -> int:
+    return int(app_settings._global("SCIM_PAGE_SIZE"))
+
+
+def refusal_event_interval() -> int:
+    return int(app_settings._global("SCIM_REFUSAL_EVENT_INTERVAL"))

@@ -1,0 +1,124 @@
+"""Shared helpers for the SCIM tests: an authenticated SCIM client and payloads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+
+from saml_jit.scim import auth
+from tests.federation import IDP_A, IDP_B
+
+User = get_user_model()
+EMAIL_KEYED = User.USERNAME_FIELD == "email"
+username_model_only = pytest.mark.skipif(EMAIL_KEYED, reason="needs a username field")
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+BASE = "/scim/v2"
+
+
+def user_name(local: str = "alice") -> str:
+    return f"{local}@example.org" if EMAIL_KEYED else local
+
+
+def user_payload(local: str = "alice", external_id: str | None = "subject-alice-0001", **extra: Any) -> dict:
+    payload: dict[str, Any] = {
+        "schemas": [USER_SCHEMA],
+        "userName": user_name(local),
+        "name": {"givenName": local.capitalize(), "familyName": "Liddell"},
+        "emails": [{"value": f"{local}@example.org", "type": "work", "primary": True}],
+        "active": True,
+    }
+    if external_id is not None:
+        payload["externalId"] = external_id
+    payload.update(extra)
+    return payload
+
+
+def patch(*operations: dict) -> dict:
+    return {"schemas": [PATCH_SCHEMA], "Operations": list(operations)}
+
+
+@dataclass
+class Scim:
+    """A SCIM client of the test project, authenticated with a bearer token."""
+
+    client: Client
+    token: str
+    record: Any
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        token = self.token if token is None else token
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+    def get(self, path: str, params: dict | None = None, token: str | None = None):
+        return self.client.get(BASE + path, params or {}, **self._headers(token))
+
+    def send(self, method: str, path: str, body: Any, token: str | None = None, **extra: Any):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        call = getattr(self.client, method)
+        return call(BASE + path, data, content_type="application/scim+json", **self._headers(token), **extra)
+
+    def post(self, path: str, body: Any, **kwargs: Any):
+        return self.send("post", path, body, **kwargs)
+
+    def put(self, path: str, body: Any, **kwargs: Any):
+        return self.send("put", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any, **kwargs: Any):
+        return self.send("patch", path, body, **kwargs)
+
+    def delete(self, path: str, token: str | None = None):
+        return self.client.delete(BASE + path, **self._headers(token))
+
+    def create_user(self, local: str = "alice", external_id: str = "subject-alice-0001", **extra: Any) -> dict:
+        response = self.post("/Users", user_payload(local, external_id, **extra))
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    def create_group(self, name: str = "engineering", members: tuple[str, ...] = (), **extra: Any) -> dict:
+        body = {"schemas": [GROUP_SCHEMA], "displayName": name, "members": [{"value": m} for m in members], **extra}
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.content
+        return response.json()
+
+
+def make_scim(name: str = "okta", idp: str = IDP_A.entity_id) -> Scim:
+    record, token = auth.create_client(name, idp)
+    return Scim(Client(), token, record)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # The refusal rate limit lives in the cache.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def scim(db) -> Scim:
+    return make_scim()
+
+
+@pytest.fixture
+def scim_b(db) -> Scim:
+    return make_scim("entra", IDP_B.entity_id)
+
+
+def assert_error(response, status: int, scim_type: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["schemas"] == [ERROR_SCHEMA]
+    assert str(body["status"]) == str(status)
+    if scim_type is not None:
+        assert body.get("scimType") == scim_type, body
+    return body
