@@ -11,3 +11,7 @@ class SamlJitConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import crypto
+
+        # Lets SAML_CONFIG name "crypto_backend": "saml_jit.xmlsec" directly.
+        crypto.enable()

@@ -179,6 +179,18 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "REPLAY_CACHE": "default",
     #: Seconds of clock difference tolerated when keeping consumed assertions.
     "CLOCK_SKEW": 180,
+    #: "xmlsec" (in-process, saml_jit.crypto) or "xmlsec1" (pysaml2 starts the xmlsec1 program).
+    "CRYPTO_BACKEND": "xmlsec",
+    #: Loader whose SPConfig saml_jit caches (dotted path); None: SAML_CONFIG_LOADER or SAML_CONFIG.
+    "CONFIG_LOADER": None,
+    #: Seconds before the cached SP configuration (and metadata) is rebuilt; None: only on refresh().
+    "CONFIG_MAX_AGE": 3600,
+    #: Seconds before a failed rebuild is retried (the old configuration stays in use).
+    "CONFIG_RETRY": 60,
+    #: False: build the SP configuration per request (request-dependent loaders).
+    "CONFIG_CACHE": True,
+    #: Dotted path of request -> hashable: one cached configuration per value.
+    "CONFIG_CACHE_KEY": None,
     #: SCIM: the User attribute that must equal the SAML subject of the same
     #: person ("externalId" or "userName"); it becomes the identity binding.
     "SCIM_SUBJECT_ATTRIBUTE": "externalId",

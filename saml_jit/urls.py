@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 from django.urls import path
-from djangosaml2 import views as djangosaml2_views
 
 from . import views
 
 urlpatterns = [
-    path("login/", djangosaml2_views.LoginView.as_view(), name="saml2_login"),
+    path("login/", views.LoginView.as_view(), name="saml2_login"),
     path("acs/", views.AssertionConsumerServiceView.as_view(), name="saml2_acs"),
-    path("logout/", djangosaml2_views.LogoutInitView.as_view(), name="saml2_logout"),
+    path("logout/", views.LogoutInitView.as_view(), name="saml2_logout"),
     path("ls/", views.LogoutView.as_view(), name="saml2_ls"),
     path("ls/post/", views.LogoutView.as_view(), name="saml2_ls_post"),
-    path("metadata/", djangosaml2_views.MetadataView.as_view(), name="saml2_metadata"),
+    path("metadata/", views.MetadataView.as_view(), name="saml2_metadata"),
 ]

@@ -53,6 +53,7 @@ from .response_checks import (
     verify_redirect_signature,
     verify_response,
 )
+from .spconfig import CachedSPConfigMixin
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def claimed_issuer(saml_response: str) -> str:
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceView):
+class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView):
     """djangosaml2's ACS with saml_jit's evidence and error handling."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -250,7 +251,7 @@ class AssertionConsumerServiceView(djangosaml2_views.AssertionConsumerServiceVie
         return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
 
 
-class LogoutView(djangosaml2_views.LogoutView):
+class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
     """djangosaml2's single-logout endpoint, refusing forged redirect-binding messages.
 
     Stock djangosaml2 accepts an unsigned LogoutRequest over HTTP-Redirect, so
@@ -290,3 +291,16 @@ class LogoutView(djangosaml2_views.LogoutView):
         verify_redirect_signature(
             request.META.get("QUERY_STRING", ""), [cert for _, cert in certificates], settings.ALLOW_SHA1
         )
+
+
+# djangosaml2's other views, on the cached configuration (and in-process crypto).
+class LoginView(CachedSPConfigMixin, djangosaml2_views.LoginView):
+    pass
+
+
+class LogoutInitView(CachedSPConfigMixin, djangosaml2_views.LogoutInitView):
+    pass
+
+
+class MetadataView(CachedSPConfigMixin, djangosaml2_views.MetadataView):
+    pass

@@ -62,6 +62,10 @@ from saml2.server import Server
 from saml2.sigver import get_xmlsec_binary, pre_encrypt_assertion, pre_encryption_part, pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from saml_jit import crypto
+
+crypto.enable()
+
 __all__ = [
     "ATTRIBUTE_URIS",
     "FRIENDLY_NAMES",
@@ -174,14 +178,12 @@ def _cert_base64(cert_file: str | os.PathLike[str]) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
 
-def _xmlsec_binary() -> str:
+def _xmlsec_binary() -> str | None:
+    """The xmlsec1 program, if installed: only stock pysaml2 configurations need it."""
     try:
         return get_xmlsec_binary()
     except Exception:  # pysaml2 raises a bare SigverError with odd search paths
-        found = shutil.which("xmlsec1")
-        if not found:
-            raise RuntimeError("xmlsec1 is required for SAML signatures; install the xmlsec1 package") from None
-        return found
+        return shutil.which("xmlsec1")
 
 
 # --------------------------------------------------------------------------
@@ -230,16 +232,18 @@ def _attribute(name: str, values: Iterable[str], name_format: str, friendly_name
 
 
 def _attribute_statement(
-    attributes: Mapping[str, Iterable[str]],
+    attributes: Mapping[str, Iterable[str]] | Iterable[tuple[str, Iterable[str]]],
     name_format: str,
     friendly_names: Mapping[str, str] | None,
 ) -> saml.AttributeStatement | None:
-    if not attributes:
+    # A mapping, or (name, values) pairs when a name must appear in several elements.
+    pairs = list(attributes.items() if isinstance(attributes, Mapping) else attributes)
+    if not pairs:
         return None
     uri = _NAME_FORMATS.get(name_format, name_format)
     names = friendly_names or {}
     return saml.AttributeStatement(
-        attribute=[_attribute(name, values, uri, names.get(name)) for name, values in attributes.items()]
+        attribute=[_attribute(name, values, uri, names.get(name)) for name, values in pairs]
     )
 
 
@@ -306,7 +310,8 @@ class TestIdP:
     def _config_dict(self) -> dict:
         config: dict = {
             "entityid": self.entity_id,
-            "xmlsec_binary": _xmlsec_binary(),
+            # Signs and encrypts in-process (libxmlsec1 via the xmlsec package).
+            "crypto_backend": crypto.BACKEND_NAME,
             "key_file": self.key_file,
             "cert_file": self.cert_file,
             "signing_algorithm": SIG_RSA_SHA256,
@@ -392,7 +397,7 @@ class TestIdP:
         acs_url: str,
         name_id: str,
         name_id_format: str = NAMEID_FORMAT_PERSISTENT,
-        attributes: Mapping[str, Iterable[str]] | None = None,
+        attributes: Mapping[str, Iterable[str]] | Iterable[tuple[str, Iterable[str]]] | None = None,
         name_format: str = "uri",
         friendly_names: Mapping[str, str] | None = None,
         in_response_to: str | None = None,
@@ -412,6 +417,12 @@ class TestIdP:
         response_id: str | None = None,
         encrypt_for_cert: str | os.PathLike[str] | None = None,
         status: samlp.Status | None = None,
+        sign_alg: str = SIG_RSA_SHA256,
+        digest_alg: str = DIGEST_SHA256,
+        response_issue_instant: Moment = None,
+        audience_restriction: bool = True,
+        confirmation_method: str = SCM_BEARER,
+        confirmation_not_on_or_after: bool = True,
     ) -> str:
         """Return a SAML ``Response`` XML document carrying one assertion.
 
@@ -433,6 +444,20 @@ class TestIdP:
         applied to the final XML, after signing and encryption.
         ``encrypt_for_cert`` encrypts the (signed) assertion for that
         certificate file (AES-256-CBC, RSA-OAEP).
+
+        ``attributes`` may also be a sequence of ``(name, values)`` pairs, so
+        that one name can be sent in several ``<Attribute>`` elements.
+
+        Options for protocol tests (defaults give a correct response):
+        ``sign_alg``/``digest_alg`` pick the XML-DSig algorithms (e.g.
+        ``saml2.xmldsig.SIG_RSA_SHA1``/``DIGEST_SHA1``);
+        ``response_issue_instant`` sets the Response's IssueInstant apart
+        from the assertion's (same forms as ``now``);
+        ``audience_restriction=False`` leaves out the AudienceRestriction;
+        ``confirmation_method`` replaces the bearer subject confirmation
+        method (``SCM_SENDER_VOUCHES``, ``SCM_HOLDER_OF_KEY``);
+        ``confirmation_not_on_or_after=False`` leaves NotOnOrAfter out of the
+        SubjectConfirmationData.
         """
         issue_instant = _moment(now)
         issuer_id = issuer or self.entity_id
@@ -450,13 +475,15 @@ class TestIdP:
             ),
             in_response_to=in_response_to,
             recipient=recipient or acs_url,
-            audience=audience or sp_entity_id,
+            audience=(audience or sp_entity_id) if audience_restriction else None,
             statement=_attribute_statement(attributes or {}, name_format, friendly_names),
+            confirmation_method=confirmation_method,
+            confirmation_not_on_or_after=confirmation_not_on_or_after,
         )
         response = samlp.Response(
             id=response_id or sid(),
             version="2.0",
-            issue_instant=_saml_time(issue_instant),
+            issue_instant=_saml_time(issue_instant if response_issue_instant is None else _moment(response_issue_instant)),
             destination=destination or acs_url,
             in_response_to=in_response_to,
             issuer=saml.Issuer(text=issuer_id, format=NAMEID_FORMAT_ENTITY),
@@ -470,6 +497,8 @@ class TestIdP:
             key_file=str(signing_key_file or self.key_file),
             cert_b64=_cert_base64(signing_cert_file or self.cert_file),
             encrypt_for_cert=encrypt_for_cert,
+            sign_alg=sign_alg,
+            digest_alg=digest_alg,
         )
         return tamper(xml) if tamper else xml
 
@@ -489,15 +518,17 @@ class TestIdP:
         name_id: saml.NameID,
         in_response_to: str | None,
         recipient: str,
-        audience: str,
+        audience: str | None,
         statement: saml.AttributeStatement | None,
+        confirmation_method: str = SCM_BEARER,
+        confirmation_not_on_or_after: bool = True,
     ) -> saml.Assertion:
         not_on_or_after = _saml_time(issue_instant + dt.timedelta(seconds=lifetime))
         confirmation = saml.SubjectConfirmation(
-            method=SCM_BEARER,
+            method=confirmation_method,
             subject_confirmation_data=saml.SubjectConfirmationData(
                 in_response_to=in_response_to,
-                not_on_or_after=not_on_or_after,
+                not_on_or_after=not_on_or_after if confirmation_not_on_or_after else None,
                 recipient=recipient,
             ),
         )
@@ -517,7 +548,9 @@ class TestIdP:
             conditions=saml.Conditions(
                 not_before=_saml_time(issue_instant),
                 not_on_or_after=not_on_or_after,
-                audience_restriction=[saml.AudienceRestriction(audience=[saml.Audience(text=audience)])],
+                audience_restriction=(
+                    [saml.AudienceRestriction(audience=[saml.Audience(text=audience)])] if audience is not None else []
+                ),
             ),
             authn_statement=[authn],
             attribute_statement=[statement] if statement is not None else [],
@@ -535,15 +568,17 @@ class TestIdP:
         key_file: str,
         cert_b64: str,
         encrypt_for_cert: str | os.PathLike[str] | None,
+        sign_alg: str = SIG_RSA_SHA256,
+        digest_alg: str = DIGEST_SHA256,
     ) -> str:
         # Signature templates go in before serialising; xmlsec1 then fills
         # them in. Order matters: assertion first (it is inside the response
         # and, when encrypting, must be signed before it is hidden), response
         # last so its signature covers everything.
         if sign_assertion:
-            assertion.signature = self._signature_template(assertion.id, cert_b64)
+            assertion.signature = self._signature_template(assertion.id, cert_b64, sign_alg, digest_alg)
         if sign_response:
-            response.signature = self._signature_template(response.id, cert_b64)
+            response.signature = self._signature_template(response.id, cert_b64, sign_alg, digest_alg)
         response.assertion = assertion
         if encrypt_for_cert:
             xml = self._encrypted_assertion_xml(response, assertion, sign_assertion, key_file, encrypt_for_cert)
@@ -576,8 +611,10 @@ class TestIdP:
         return self._server.sec.encrypt_assertion(xml, str(cert_file), template, key_type="aes-256")
 
     @staticmethod
-    def _signature_template(node_id: str, cert_b64: str) -> object:
-        return pre_signature_part(node_id, cert_b64, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)
+    def _signature_template(
+        node_id: str, cert_b64: str, sign_alg: str = SIG_RSA_SHA256, digest_alg: str = DIGEST_SHA256
+    ) -> object:
+        return pre_signature_part(node_id, cert_b64, sign_alg=sign_alg, digest_alg=digest_alg)
 
     def _sign(self, xml: str, node_name: str, node_id: str, key_file: str) -> str:
         return self._server.sec.sign_statement(xml, node_name, key_file=key_file, node_id=node_id)
@@ -615,7 +652,8 @@ def sp_saml_config(
     sp_url = base_url.rstrip("/") + "/" + path.strip("/") + "/"
     config: dict = {
         "entityid": entity_id,
-        "xmlsec_binary": _xmlsec_binary(),
+        # For stock djangosaml2 views (saml_jit's own views use in-process crypto).
+        **({"xmlsec_binary": binary} if (binary := _xmlsec_binary()) else {}),
         "allow_unknown_attributes": True,
         "signing_algorithm": SIG_RSA_SHA256,
         "digest_algorithm": DIGEST_SHA256,
