@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from bench.__main__ import SAML_JIT, mint, post_all
+from bench.logins import SAML_JIT, mint, post_all
 from saml_jit.models import FederatedIdentity
 
 BATCH = 20_000
