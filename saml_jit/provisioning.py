@@ -67,6 +67,11 @@ def provision(assertion: AssertionData, request: HttpRequest | None = None) -> O
     ctx = _Context(app_settings.for_idp(assertion.idp_entity_id), get_policy(), user_model, request)
     profile = None
     try:
+        if replay.uses_cache():
+            replay.consume_in_cache(assertion.idp_entity_id, assertion.assertion_id, assertion.not_on_or_after)
+    except replay.Replayed:
+        return _reject_replay(ctx, assertion)
+    try:
         specs = field_specs(user_model, ctx.settings.ATTRIBUTE_MAP)
         profile = build_profile(assertion, ctx.settings, specs, SUBJECT_MAX_LENGTH)
         ctx.policy.authorize(request, profile, ctx.settings)
@@ -192,13 +197,19 @@ def _gather(ctx: _Context, profile: Profile, lock: bool = True) -> _Gathered:
     identity = identities.filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject).first()
     names = list(profile.fields)
     bound = match = email_match = None
-    if identity is not None:
-        bound = _account_state(identity.user, names)
-    else:
+    if identity is None:
         match = _find_by_email(ctx, profile.email)
     if match is not None:
-        idps = frozenset(match.saml_identities.values_list("idp_entity_id", flat=True))
-        email_match = _account_state(match, names, idps)
+        bindings = set(match.saml_identities.values_list("idp_entity_id", "subject"))
+        if (profile.idp_entity_id, profile.subject) in bindings:
+            # A concurrent first login of this very identity committed between
+            # our two reads: the account is ours, not a mere email match.
+            identity = identities.get(idp_entity_id=profile.idp_entity_id, subject=profile.subject)
+            match = None
+        else:
+            email_match = _account_state(match, names, frozenset(idp for idp, _ in bindings))
+    if identity is not None:
+        bound = _account_state(identity.user, names)
     try:
         plan = ctx.policy.plan(
             ctx.request,

@@ -44,22 +44,33 @@ def _keep_until(not_on_or_after: datetime | None, now: datetime) -> datetime:
     return max(not_on_or_after, now) + skew
 
 
-def consume(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | None) -> None:
-    """Record the assertion as used.
+def uses_cache() -> bool:
+    return app_settings.REPLAY_STORE == "cache"
 
-    With the cache store, raises :class:`Replayed` at once. With the database
-    store, call it inside the login's transaction: a replay then surfaces as
-    an ``IntegrityError`` from that transaction (no savepoint of its own, to
-    keep the login's query count down); tell it from other conflicts with
-    :func:`was_consumed` once the transaction has rolled back.
+
+def consume_in_cache(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | None) -> None:
+    """Cache store: record the assertion as used once, before the login, or raise :class:`Replayed`.
+
+    The cache is not transactional, so this runs exactly once per response,
+    outside the login's transaction and its retries.
     """
-    if not assertion_id:
+    if assertion_id:
+        now = timezone.now()
+        _consume_in_cache(idp_entity_id, assertion_id, _keep_until(not_on_or_after, now), now)
+
+
+def consume(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | None) -> None:
+    """Database store: record the assertion as used, inside the login's transaction.
+
+    A replay then surfaces as an ``IntegrityError`` from that transaction (no
+    savepoint of its own, to keep the login's query count down); tell it from
+    other conflicts with :func:`was_consumed` once the transaction has rolled
+    back. A no-op with the cache store (see :func:`consume_in_cache`).
+    """
+    if not assertion_id or uses_cache():
         return
     now = timezone.now()
     expires_at = _keep_until(not_on_or_after, now)
-    if app_settings.REPLAY_STORE == "cache":
-        _consume_in_cache(idp_entity_id, assertion_id, expires_at, now)
-        return
     ConsumedAssertion.objects.create(
         idp_entity_id=idp_entity_id, assertion_id=assertion_id, consumed_at=now, expires_at=expires_at
     )
@@ -67,7 +78,7 @@ def consume(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | N
 
 def was_consumed(idp_entity_id: str, assertion_id: str) -> bool:
     """Whether the database store already holds this assertion (committed by someone)."""
-    if not assertion_id or app_settings.REPLAY_STORE == "cache":
+    if not assertion_id or uses_cache():
         return False
     return ConsumedAssertion.objects.filter(idp_entity_id=idp_entity_id, assertion_id=assertion_id).exists()
 
