@@ -10,8 +10,10 @@ class SamlJitConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import crypto
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            crypto,
+        )
 
         # Lets SAML_CONFIG name "crypto_backend": "saml_jit.xmlsec" directly.
         crypto.enable()

@@ -177,8 +177,10 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "REPLAY_STORE": "database",
     #: The Django cache alias for REPLAY_STORE = "cache".
     "REPLAY_CACHE": "default",
-    #: Seconds of clock difference tolerated when keeping consumed assertions.
+    #: Seconds of clock difference tolerated (response age, replay records).
     "CLOCK_SKEW": 180,
+    #: Oldest accepted Response IssueInstant, in seconds (plus CLOCK_SKEW).
+    "MAX_RESPONSE_AGE": 300,
     #: "xmlsec" (in-process, saml_jit.crypto) or "xmlsec1" (pysaml2 starts the xmlsec1 program).
     "CRYPTO_BACKEND": "xmlsec",
     #: Loader whose SPConfig saml_jit caches (dotted path); None: SAML_CONFIG_LOADER or SAML_CONFIG.
@@ -275,6 +277,10 @@ class AppSettings:
     @property
     def REPLAY_CACHE(self) -> str:
         return str(self._global("REPLAY_CACHE"))
+
+    @property
+    def MAX_RESPONSE_AGE(self) -> int:
+        return int(self._global("MAX_RESPONSE_AGE"))
 
     @property
     def CLOCK_SKEW(self) -> int:

@@ -29,7 +29,6 @@ from .conf import IdPSettings
 from .mapping import Denied, Profile
 
 
-
 @dataclass(frozen=True, eq=True)
 class Flag:
     """A privilege flag as a grant target, never equal to a group name.

@@ -219,6 +219,10 @@ def check_username(value: str, label: str, max_length: int | None) -> str:
 
 def check_email(value: str, label: str, max_length: int | None) -> str:
     value = check_identifier(value, label, max_length)
+    if not value.isascii():
+        # "alice@exampl\u0435.org" (Cyrillic е) looks like alice@example.org.
+        # Internationalised domains arrive ASCII-encoded (xn--…) and pass.
+        raise Denied("non_ascii_email", f"{label} contains non-ASCII characters.", label)
     try:
         _email_validator(value)
     except ValidationError:

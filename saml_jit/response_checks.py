@@ -15,6 +15,7 @@ import base64
 import binascii
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote_plus
 from xml.etree.ElementTree import ParseError
@@ -27,6 +28,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from saml2.s_utils import decode_base64_and_inflate
 from saml2.saml import SCM_BEARER
+from saml2.time_util import str_to_time
 
 from .conf import IdPSettings
 
@@ -157,6 +159,18 @@ def _check_solicited(response: Any, outstanding: Mapping[str, Any], settings: Id
         raise Rejected("unsolicited", "IdP-initiated login is not enabled for this IdP.")
 
 
+def _check_fresh(response: Any, max_age: int, skew: int) -> None:
+    """pysaml2 accepts a Response IssueInstant up to a day old; a login takes seconds."""
+    issued = response.response.issue_instant
+    try:
+        issued_at = datetime(*str_to_time(issued)[:6], tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        raise Rejected("stale_response", "The response has no valid IssueInstant.") from None
+    age = (datetime.now(timezone.utc) - issued_at).total_seconds()
+    if age > max_age + skew or age < -skew:
+        raise Rejected("stale_response", "The response was not issued just now (IssueInstant).")
+
+
 def verify_response(
     response: Any,
     inspection: Inspection,
@@ -165,8 +179,11 @@ def verify_response(
     acs_urls: Collection[str],
     sp_entity_id: str,
     settings_for: Any,
+    max_age: int = 300,
+    skew: int = 180,
 ) -> None:
     """Refuse what pysaml2 accepted but a careful SP must not."""
+    _check_fresh(response, max_age, skew)
     issuer = _check_issuer(response, inspection)
     settings: IdPSettings = settings_for(issuer)
     _check_solicited(response, outstanding, settings)

@@ -93,6 +93,7 @@ REASONS: dict[str, Any] = {
     "subject_confirmation": _("The SAML assertion cannot be confirmed for this site."),
     "weak_algorithm": _("The SAML response is signed with a weak algorithm (SHA-1)."),
     "replay": _("This SAML assertion was already used. Please sign in again."),
+    "stale_response": _("The SAML response is too old. Please sign in again."),
     "malformed_logout": _("The logout message could not be read."),
     "logout_unsigned": _("The logout message is not signed."),
     "logout_bad_signature": _("The logout message's signature is not valid."),
@@ -172,6 +173,8 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
             acs_urls=acs_urls,
             sp_entity_id=conf.entityid,
             settings_for=app_settings.for_idp,
+            max_age=app_settings.MAX_RESPONSE_AGE,
+            skew=app_settings.CLOCK_SKEW,
         )
         try:
             self.custom_validation(response)

@@ -242,9 +242,7 @@ def _attribute_statement(
         return None
     uri = _NAME_FORMATS.get(name_format, name_format)
     names = friendly_names or {}
-    return saml.AttributeStatement(
-        attribute=[_attribute(name, values, uri, names.get(name)) for name, values in pairs]
-    )
+    return saml.AttributeStatement(attribute=[_attribute(name, values, uri, names.get(name)) for name, values in pairs])
 
 
 def _preserve_carriage_returns(xml: str) -> str:
@@ -483,7 +481,9 @@ class TestIdP:
         response = samlp.Response(
             id=response_id or sid(),
             version="2.0",
-            issue_instant=_saml_time(issue_instant if response_issue_instant is None else _moment(response_issue_instant)),
+            issue_instant=_saml_time(
+                issue_instant if response_issue_instant is None else _moment(response_issue_instant)
+            ),
             destination=destination or acs_url,
             in_response_to=in_response_to,
             issuer=saml.Issuer(text=issuer_id, format=NAMEID_FORMAT_ENTITY),
