@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import shutil
 from urllib.parse import urlparse
 
 import pytest
@@ -101,6 +102,8 @@ def assert_logout_refused(browser, user, response, code, status=403):
 
 def stock_logout(browser, path: str):
     """The same kind of request to stock djangosaml2's LogoutView."""
+    if not shutil.which("xmlsec1"):
+        pytest.skip("stock djangosaml2 needs the xmlsec1 program for the comparison")
     browser.client.raise_request_exception = False
     try:
         return browser.client.get(stock_path(path))

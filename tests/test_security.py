@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import shutil
 from dataclasses import dataclass, field
 
 import pytest
@@ -40,6 +41,15 @@ from saml_jit.models import EventKind, FederatedIdentity, Grant, ProvisioningEve
 from saml_jit.testing.idp import ATTRIBUTE_URIS
 from tests.conftest import person
 from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, IDP_B, SP_ENTITY_ID
+
+
+@pytest.fixture(autouse=True, params=["xmlsec", "xmlsec1"])
+def crypto_backend(request, monkeypatch):
+    """Every case runs with both signature backends: in-process and pysaml2's xmlsec1 program."""
+    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
+        pytest.skip("the xmlsec1 program is not installed")
+    monkeypatch.setattr("saml_jit.spconfig.crypto_backend", lambda: request.param)
+    return request.param
 
 pytestmark = pytest.mark.django_db
 
@@ -209,6 +219,8 @@ def stock_acs(
     relay_state: str | None = None,
 ) -> StockOutcome:
     """POST ``data`` to stock djangosaml2's ACS, configured as its documentation says."""
+    if not shutil.which("xmlsec1"):
+        pytest.skip("stock djangosaml2 needs the xmlsec1 program for the comparison")
     settings.AUTHENTICATION_BACKENDS = STOCK_BACKENDS
     if EMAIL_KEYED:
         settings.SAML_DJANGO_USER_MAIN_ATTRIBUTE = "email"
