@@ -29,7 +29,7 @@ def fill(count: int) -> None:
     kinds = [EventKind.LOGIN] * 8 + [EventKind.UPDATED, EventKind.DENIED]
     now = timezone.now()
     made = 0
-    rng = random.Random(42)
+    rng = random.Random(42)  # noqa: S311 - benchmark data, not secrets
     while made < count:
         size = min(BATCH, count - made)
         ProvisioningEvent.objects.bulk_create(
@@ -51,7 +51,10 @@ def fill(count: int) -> None:
 def run(count: int) -> None:
     start = time.perf_counter()
     fill(count)
-    print(f"\nAdmin event changelist, {count:,} events ({connection.vendor}; filled in {time.perf_counter() - start:.0f} s)\n")
+    print(
+        f"\nAdmin event changelist, {count:,} events "
+        f"({connection.vendor}; filled in {time.perf_counter() - start:.0f} s)\n"
+    )
     admin = get_user_model()._default_manager.create_superuser("bench-admin", "bench@example.org", "pw")
     client = Client()
     client.force_login(admin)
@@ -65,10 +68,14 @@ def run(count: int) -> None:
             times.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, response.status_code
         full_counts = [
-            q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper() and " WHERE " not in q["sql"].upper()
+            q["sql"]
+            for q in queries.captured_queries
+            if "COUNT(" in q["sql"].upper() and " WHERE " not in q["sql"].upper()
         ]
-        print(f"{url:58} median {statistics.median(times):8.1f} ms  queries {len(queries.captured_queries):3d}  "
-              f"full-table COUNT(*): {len(full_counts)}")
+        print(
+            f"{url:58} median {statistics.median(times):8.1f} ms  queries {len(queries.captured_queries):3d}  "
+            f"full-table COUNT(*): {len(full_counts)}"
+        )
         slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:2]
         for query in slowest:
             print(f"    {float(query['time']) * 1000:7.1f} ms  {query['sql'][:110]}")

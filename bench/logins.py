@@ -23,12 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection  # noqa: E402
-from django.test import Client, override_settings  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import Browser, person  # noqa: E402
-from tests.federation import IDP_A, SP_CERT  # noqa: E402
+from tests.conftest import Browser, person
+from tests.federation import IDP_A, SP_CERT
 
 SAML_JIT_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "saml_jit.backends.SamlJitBackend"]
 STOCK_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "djangosaml2.backends.Saml2Backend"]
@@ -60,7 +60,7 @@ class Result:
     @property
     def p95(self) -> float:
         ordered = sorted(self.times_ms)
-        return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
     @property
     def per_second(self) -> float:
@@ -123,7 +123,9 @@ def scenario(name: str, product: Product, count: int, *, returning: bool, encryp
             post_all(product, warm)
         # Read now: the next request's request_started resets the query log.
         query_count = len(queries.captured_queries)
-        logins = mint(prefix, count, encrypted=encrypted) if returning else mint(prefix + "-t", count, encrypted=encrypted)
+        logins = (
+            mint(prefix, count, encrypted=encrypted) if returning else mint(prefix + "-t", count, encrypted=encrypted)
+        )
         times = post_all(product, logins)
     return Result(name, product.name, times, query_count / 3, spawned[0] / 3)
 
@@ -139,7 +141,9 @@ def bench_logins(count: int) -> None:
             results.append(scenario(name, product, count, returning=returning, encrypted=encrypted))
             print(f"  done: {name} / {product.name}", file=sys.stderr)
     print(f"\nLogins through the ACS view ({count} per scenario, {connection.vendor}):\n")
-    header = f"{'scenario':38} {'product':18} {'median ms':>9} {'p95 ms':>8} {'logins/s':>9} {'queries':>7} {'subproc':>7}"
+    header = (
+        f"{'scenario':38} {'product':18} {'median ms':>9} {'p95 ms':>8} {'logins/s':>9} {'queries':>7} {'subproc':>7}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -151,5 +155,3 @@ def bench_logins(count: int) -> None:
     for i in range(0, len(results), 2):
         stock, ours = results[i], results[i + 1]
         print(f"  {stock.scenario:38} {stock.median / ours.median:6.1f}x")
-
-

@@ -65,7 +65,9 @@ class IdPListFilter(admin.SimpleListFilter):
 def pretty_json(value: Any) -> str:
     if not value:
         return "-"
-    return format_html("<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+    return format_html(
+        "<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    )
 
 
 class ReadOnlyAdminMixin:

@@ -95,7 +95,9 @@ def _metadata_sources() -> int:
 def check_installation(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if "djangosaml2" not in settings.INSTALLED_APPS:
-        errors.append(Error("djangosaml2 is not installed.", hint=Hints.DJANGOSAML2_MISSING, id=Codes.DJANGOSAML2_MISSING))
+        errors.append(
+            Error("djangosaml2 is not installed.", hint=Hints.DJANGOSAML2_MISSING, id=Codes.DJANGOSAML2_MISSING)
+        )
     if not any(_is_saml_jit_backend(path) for path in settings.AUTHENTICATION_BACKENDS):
         errors.append(
             Error("The saml_jit backend is not configured.", hint=Hints.BACKEND_MISSING, id=Codes.BACKEND_MISSING)
@@ -122,7 +124,11 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         unknown |= {f"IDPS[{entity_id!r}].{key}" for key in set(overrides or {}) - PER_IDP_KEYS}
     if unknown:
         errors.append(
-            Error(f"Unknown SAML_JIT settings: {', '.join(sorted(unknown))}.", hint=Hints.UNKNOWN_SETTING, id=Codes.UNKNOWN_SETTING)
+            Error(
+                f"Unknown SAML_JIT settings: {', '.join(sorted(unknown))}.",
+                hint=Hints.UNKNOWN_SETTING,
+                id=Codes.UNKNOWN_SETTING,
+            )
         )
     for entity_id in ["", *app_settings.IDPS]:
         errors.extend(_check_idp(entity_id))
@@ -161,7 +167,9 @@ def _check_idp(entity_id: str) -> list[CheckMessage]:
     bad_modes = sorted(field for field, mode in idp.SYNC.items() if mode not in SYNC_MODES)
     if bad_modes:
         errors.append(
-            Error(f"SYNC{where} has modes other than {SYNC_MODES} for {', '.join(bad_modes)}.", id=Codes.INVALID_SETTING)
+            Error(
+                f"SYNC{where} has modes other than {SYNC_MODES} for {', '.join(bad_modes)}.", id=Codes.INVALID_SETTING
+            )
         )
     if idp.USERNAME_SOURCE not in USERNAME_SOURCES:
         errors.append(Error(f"USERNAME_SOURCE{where} must be one of {USERNAME_SOURCES}.", id=Codes.INVALID_SETTING))
@@ -227,7 +235,9 @@ def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -
     )
     if sp and not signed:
         errors.append(
-            Error("SAML_CONFIG accepts unsigned assertions.", hint=Hints.UNSIGNED_ASSERTIONS, id=Codes.UNSIGNED_ASSERTIONS)
+            Error(
+                "SAML_CONFIG accepts unsigned assertions.", hint=Hints.UNSIGNED_ASSERTIONS, id=Codes.UNSIGNED_ASSERTIONS
+            )
         )
     if sp.get("allow_unsolicited"):
         errors.append(
@@ -237,7 +247,9 @@ def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -
                 id=Codes.UNSOLICITED_GLOBAL,
             )
         )
-    initiated = sorted(e or "(all IdPs)" for e in ["", *_idp_entity_ids()] if app_settings.for_idp(e).ALLOW_IDP_INITIATED)
+    initiated = sorted(
+        e or "(all IdPs)" for e in ["", *_idp_entity_ids()] if app_settings.for_idp(e).ALLOW_IDP_INITIATED
+    )
     if initiated:
         errors.append(
             Warning(

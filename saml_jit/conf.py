@@ -235,9 +235,7 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
         if key in values:
             values[key] = _as_tuple(values[key])
     if "ATTRIBUTE_MAP" in values:
-        values["ATTRIBUTE_MAP"] = {
-            field: _as_tuple(names) for field, names in dict(values["ATTRIBUTE_MAP"]).items()
-        }
+        values["ATTRIBUTE_MAP"] = {field: _as_tuple(names) for field, names in dict(values["ATTRIBUTE_MAP"]).items()}
     if "SYNC" in values:
         values["SYNC"] = dict(values["SYNC"])
     if "GROUP_MAP" in values:

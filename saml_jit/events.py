@@ -69,6 +69,4 @@ def record(
 def _notify(signal: Signal, event: ProvisioningEvent, user: Any, request: HttpRequest | None) -> None:
     for receiver, result in signal.send_robust(sender=event.kind, event=event, user=user, request=request):
         if isinstance(result, Exception):
-            logger.error(
-                "saml_jit signal receiver %r failed for event %s", receiver, event.pk, exc_info=result
-            )
+            logger.error("saml_jit signal receiver %r failed for event %s", receiver, event.pk, exc_info=result)

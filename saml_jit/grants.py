@@ -34,6 +34,7 @@ from .models import EventKind, EventSource, Grant, GrantKind
 
 logger = logging.getLogger(__name__)
 
+
 def _target(grant: Grant) -> Target:
     return grant.group.name if grant.kind == GrantKind.GROUP else FLAGS[grant.kind]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import EmailValidator
 
 from .conf import IdPSettings
@@ -210,7 +210,7 @@ def check_identifier(value: str, label: str, max_length: int | None) -> str:
 def check_username(value: str, label: str, max_length: int | None) -> str:
     value = check_identifier(value, label, max_length)
     if not value.isascii():
-        # Non-ASCII usernames admit confusables ("аlice" with a Cyrillic а).
+        # Non-ASCII usernames admit confusables ("\u0430lice" with a Cyrillic a).
         raise Denied("non_ascii_username", f"{label} contains non-ASCII characters.", label)
     if not all(ch.isalnum() or ch in "@.+-_" for ch in value):
         raise Denied("invalid_username", f"{label} contains characters not allowed in usernames.", label)
@@ -220,7 +220,7 @@ def check_username(value: str, label: str, max_length: int | None) -> str:
 def check_email(value: str, label: str, max_length: int | None) -> str:
     value = check_identifier(value, label, max_length)
     if not value.isascii():
-        # "alice@exampl\u0435.org" (Cyrillic е) looks like alice@example.org.
+        # "alice@exampl\u0435.org" (a Cyrillic e) looks like alice@example.org.
         # Internationalised domains arrive ASCII-encoded (xn--…) and pass.
         raise Denied("non_ascii_email", f"{label} contains non-ASCII characters.", label)
     try:
@@ -298,7 +298,9 @@ def map_fields(
         if name is None or not raw:
             continue
         if assertion.is_duplicated(name):
-            raise Denied("duplicate_attribute", f"{field_name} was sent in more than one attribute element.", field_name)
+            raise Denied(
+                "duplicate_attribute", f"{field_name} was sent in more than one attribute element.", field_name
+            )
         values[field_name] = _map_field(spec, raw, notes)
     return values, notes
 
@@ -367,7 +369,7 @@ def field_specs(model: Any, field_names: Iterable[str]) -> dict[str, FieldSpec]:
             continue
         try:
             model_field = model._meta.get_field(name)
-        except Exception:  # FieldDoesNotExist; a system check reports it
+        except FieldDoesNotExist:  # a system check reports it
             continue
         if not getattr(model_field, "concrete", False) or model_field.is_relation:
             continue

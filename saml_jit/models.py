@@ -35,9 +35,7 @@ class FederatedIdentity(models.Model):
         verbose_name_plural = _("federated identities")
         ordering = ["idp_entity_id", "subject"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["idp_entity_id", "subject"], name="saml_jit_identity_idp_subject"
-            ),
+            models.UniqueConstraint(fields=["idp_entity_id", "subject"], name="saml_jit_identity_idp_subject"),
             # One account holds at most one subject per IdP: a second subject
             # from the same IdP is a different person (or a reassigned ID).
             models.UniqueConstraint(fields=["user", "idp_entity_id"], name="saml_jit_identity_user_idp"),
@@ -170,7 +168,8 @@ class Grant(models.Model):
                 name="saml_jit_grant_flag",
             ),
             models.CheckConstraint(
-                condition=models.Q(kind="group", group__isnull=False) | (~models.Q(kind="group") & models.Q(group__isnull=True)),
+                condition=models.Q(kind="group", group__isnull=False)
+                | (~models.Q(kind="group") & models.Q(group__isnull=True)),
                 name="saml_jit_grant_group_iff_kind",
             ),
         ]

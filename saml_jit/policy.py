@@ -81,9 +81,7 @@ def _field_diff(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[s
 def plan_update(profile: Profile, settings: IdPSettings, account: AccountState, username_field: str) -> Plan:
     """Fields to change on an existing account: only ``always`` fields that differ."""
     wanted = {
-        name: value
-        for name, value in profile.fields.items()
-        if settings.sync_mode(name, username_field) == SYNC_ALWAYS
+        name: value for name, value in profile.fields.items() if settings.sync_mode(name, username_field) == SYNC_ALWAYS
     }
     diff = _field_diff(account.fields, wanted)
     return Plan(UPDATE, account.pk, {name: new for name, (_, new) in diff.items()}, diff, account.is_active)
@@ -124,7 +122,9 @@ def _plan_link(profile: Profile, settings: IdPSettings, account: AccountState, u
             "A local account already uses this email and linking by email is off for this IdP.",
         )
     if settings.entity_id in account.idps:
-        raise Denied("email_bound_to_other_subject", "The account with this email is bound to another subject of this IdP.")
+        raise Denied(
+            "email_bound_to_other_subject", "The account with this email is bound to another subject of this IdP."
+        )
     if account.privileged:
         # An IdP must not be able to take over a staff or superuser account
         # by asserting its email address.

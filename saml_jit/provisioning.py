@@ -241,7 +241,9 @@ def preview(assertion: AssertionData) -> dict[str, Any]:
     user_model = get_user_model()
     ctx = _Context(app_settings.for_idp(assertion.idp_entity_id), get_policy(), user_model, None)
     try:
-        profile = build_profile(assertion, ctx.settings, field_specs(user_model, ctx.settings.ATTRIBUTE_MAP), SUBJECT_MAX_LENGTH)
+        profile = build_profile(
+            assertion, ctx.settings, field_specs(user_model, ctx.settings.ATTRIBUTE_MAP), SUBJECT_MAX_LENGTH
+        )
         ctx.policy.authorize(None, profile, ctx.settings)
         gathered = _gather(ctx, profile, lock=False)
         user = gathered.user if gathered.user is not None else user_model()

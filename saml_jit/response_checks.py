@@ -190,7 +190,9 @@ def verify_response(
     _check_destination(response, acs_urls)
     _check_audience(response.assertion, sp_entity_id)
     _check_bearer(response.assertion, acs_urls, response.in_response_to)
-    if not settings.ALLOW_SHA1 and (_uses_sha1(response.response.signature) or _uses_sha1(response.assertion.signature)):
+    if not settings.ALLOW_SHA1 and (
+        _uses_sha1(response.response.signature) or _uses_sha1(response.assertion.signature)
+    ):
         raise Rejected("weak_algorithm", "The response is signed with SHA-1, which this IdP is not allowed to use.")
 
 
@@ -245,7 +247,9 @@ def verify_redirect_signature(query_string: str, certificates: Collection[str], 
     try:
         signature = base64.b64decode(unquote_plus(params["Signature"]), validate=True)
     except (binascii.Error, ValueError):
-        raise Rejected("logout_bad_signature", "The logout message's signature is not valid base64.", status=403) from None
+        raise Rejected(
+            "logout_bad_signature", "The logout message's signature is not valid base64.", status=403
+        ) from None
     digest = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[algorithm]
     for certificate in certificates:
         key = x509.load_der_x509_certificate(base64.b64decode(certificate)).public_key()

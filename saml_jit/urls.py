@@ -1,6 +1,6 @@
 """djangosaml2's routes, with saml_jit's ACS. Include under a prefix of your choice::
 
-    path("saml2/", include("saml_jit.urls")),
+path("saml2/", include("saml_jit.urls")),
 """
 
 from __future__ import annotations

@@ -275,8 +275,12 @@ class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
                 )
                 logger.warning("saml_jit rejected a logout message reason=%s event=%s", rejection.code, event.pk)
                 context = {"reason_code": rejection.code, "reason": REASONS.get(rejection.code), "event": event}
-                return render(request, app_settings.ERROR_TEMPLATE, {**context, "status": rejection.status},
-                              status=rejection.status)
+                return render(
+                    request,
+                    app_settings.ERROR_TEMPLATE,
+                    {**context, "status": rejection.status},
+                    status=rejection.status,
+                )
         return super().get(request, *args, **kwargs)
 
     def verify_redirect(self, request: HttpRequest, message: str) -> None:

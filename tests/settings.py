@@ -13,7 +13,7 @@ import environ
 env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent
-SECRET_KEY = "tests-only-not-a-secret"  # noqa: S105 - test settings, never deployed
+SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True

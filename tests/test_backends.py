@@ -157,4 +157,3 @@ def test_inactive_user_not_returned(request_, settings):
     assert not user.is_active
     outcome = outcome_of(request_)
     assert outcome.user == user and outcome.kind == EventKind.CREATED and outcome.denial is None
-

@@ -16,7 +16,6 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client

@@ -368,7 +368,7 @@ class TestDenials:
         assert (error.code, error.field) == ("too_long", "username")
 
     def test_non_ascii_email_denied(self):
-        # Non-ASCII addresses are refused outright: "exampl\u0435.org" (Cyrillic е)
+        # Non-ASCII addresses are refused outright: "exampl\u0435.org" (a Cyrillic e)
         # looks like example.org, and "İ".lower() would even change the length.
         for email in ("a@x\u0130.example.org", "alice@exampl\u0435.org", "j\u00f6rg@example.org"):
             error = denied({"mail": email})

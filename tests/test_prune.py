@@ -22,7 +22,9 @@ def consumed(assertion_id: str, expires_in: timedelta) -> None:
 
 
 def old_event(days: int) -> ProvisioningEvent:
-    return events.record(EventKind.LOGIN, idp_entity_id="https://idp.example/", created_at=timezone.now() - timedelta(days=days))
+    return events.record(
+        EventKind.LOGIN, idp_entity_id="https://idp.example/", created_at=timezone.now() - timedelta(days=days)
+    )
 
 
 def run(*args: str) -> str:

@@ -10,7 +10,6 @@ import pytest
 from django.contrib.auth import HASH_SESSION_KEY, get_user
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.http import HttpRequest
 from django.test import Client
 
@@ -124,7 +123,6 @@ def test_sessions_stay_ended_after_reactivation(scim, settings, engine):
     assert user.is_active
     assert user.get_session_auth_hash() != old_hash
     assert session_user(engine, session_key).is_anonymous
-
 
 
 def test_deactivation_removes_the_idps_grants_only(scim):

@@ -51,6 +51,7 @@ def crypto_backend(request, monkeypatch):
     monkeypatch.setattr("saml_jit.spconfig.crypto_backend", lambda: request.param)
     return request.param
 
+
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()

@@ -46,4 +46,6 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {path}: {exc}") from exc
         if not isinstance(raw, dict):
             raise CommandError("The attributes file must hold a JSON object.")
-        return {str(name): tuple(map(str, value if isinstance(value, list) else [value])) for name, value in raw.items()}
+        return {
+            str(name): tuple(map(str, value if isinstance(value, list) else [value])) for name, value in raw.items()
+        }
