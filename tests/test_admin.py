@@ -422,3 +422,22 @@ def test_user_page_can_still_be_saved(admin_client):
     assert user.first_name == "Alicia"
     assert list(ProvisioningEvent.objects.values()) == events_before
     assert user.saml_identities.count() == 1
+
+
+def test_event_changelist_never_counts_the_whole_table(admin_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from saml_jit import events
+
+    for number in range(5):
+        events.record(EventKind.LOGIN, idp_entity_id=IDP_A.entity_id, subject=f"s{number}")
+    url = reverse("admin:saml_jit_provisioningevent_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 5  # the primary-key span
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert all(" WHERE " in sql.upper() for sql in counts), counts
+    filtered = admin_client.get(url, {"kind__exact": "login"})
+    assert filtered.context["cl"].result_count == 5
