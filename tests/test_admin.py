@@ -441,3 +441,40 @@ def test_event_changelist_never_counts_the_whole_table(admin_client):
     assert all(" WHERE " in sql.upper() for sql in counts), counts
     filtered = admin_client.get(url, {"kind__exact": "login"})
     assert filtered.context["cl"].result_count == 5
+
+
+def test_date_hierarchy_drills_down_without_scanning(admin_client):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from saml_jit import events
+
+    now = timezone.localtime()
+    for days in (0, 40, 400):
+        events.record(EventKind.LOGIN, idp_entity_id=IDP_A.entity_id, created_at=now - timedelta(days=days))
+    url = reverse("admin:saml_jit_provisioningevent_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    event_scans = [
+        q["sql"]
+        for q in queries.captured_queries
+        if "DISTINCT" in q["sql"] and "saml_jit_provisioningevent" in q["sql"]
+    ]
+    assert event_scans == []
+    years = {now.year, (now - timedelta(days=400)).year}
+    links = [choice["title"] for choice in _hierarchy_choices(response)]
+    assert {str(year) for year in years} <= set(links)
+    year = (now - timedelta(days=40)).year
+    drilled = admin_client.get(url, {"created_at__year": year})
+    assert drilled.status_code == 200
+    assert len(drilled.context["cl"].result_list) >= 1
+
+
+def _hierarchy_choices(response):
+    from django.contrib.admin.templatetags.admin_list import date_hierarchy
+
+    return date_hierarchy(response.context["cl"])["choices"]
