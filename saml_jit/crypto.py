@@ -230,10 +230,26 @@ class XmlSecBackend(CryptoBackend):
     def __init__(self) -> None:
         super().__init__()
         self.keys = _KeyCache()
+        # Creating a KeysManager costs ~15 ms (libxmlsec1 sets up an X.509
+        # store), more than the decryption itself: keep one per key and
+        # thread (a manager is not shared between threads).
+        self._managers = threading.local()
+
+    def _manager(self, key: xmlsec.Key) -> xmlsec.KeysManager:
+        managers: dict[int, tuple[xmlsec.Key, xmlsec.KeysManager]] = self._managers.__dict__.setdefault("by_key", {})
+        entry = managers.get(id(key))
+        if entry is None or entry[0] is not key:
+            if len(managers) >= 64:  # keys rotated many times: start afresh
+                managers.clear()
+            manager = xmlsec.KeysManager()
+            manager.add_key(key)
+            entry = managers[id(key)] = (key, manager)
+        return entry[1]
 
     @property
     def version(self) -> str:
-        return ".".join(str(part) for part in xmlsec.get_libxmlsec_version())
+        # The xmlsec stubs omit get_libxmlsec_version(), which the module has had since 1.3.14.
+        return ".".join(str(part) for part in xmlsec.get_libxmlsec_version())  # type: ignore[attr-defined]
 
     # -- signatures ----------------------------------------------------------
 
@@ -323,9 +339,7 @@ class XmlSecBackend(CryptoBackend):
             key = self.keys.from_file(key_file, _c.KeyDataFormatPem)
         except (OSError, xmlsec.Error) as exc:
             raise DecryptError(f"the decryption key could not be loaded: {exc}") from None
-        manager = xmlsec.KeysManager()
-        manager.add_key(key)
-        ctx = xmlsec.EncryptionContext(manager)
+        ctx = xmlsec.EncryptionContext(self._manager(key))
         try:
             decrypted = ctx.decrypt(encrypted)
         except xmlsec.Error as exc:
@@ -543,7 +557,7 @@ def enable() -> None:
         if _original_security_context is None:
             _original_security_context = saml2.sigver.security_context
         for name in _PATCHED_MODULES:
-            module = importlib.import_module(name)
+            module: Any = importlib.import_module(name)  # Any: security_context is set on it below
             if getattr(module, "security_context", None) is _original_security_context:
                 module.security_context = _dispatching_security_context
 
@@ -554,7 +568,7 @@ def disable() -> None:
         if _original_security_context is None:
             return
         for name in _PATCHED_MODULES:
-            module = importlib.import_module(name)
+            module: Any = importlib.import_module(name)
             if getattr(module, "security_context", None) is _dispatching_security_context:
                 module.security_context = _original_security_context
 
