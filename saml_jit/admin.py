@@ -90,8 +90,10 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:  # type: ignore[override]
         queryset = cast("QuerySet[Any]", self.object_list)  # the admin changelist pages a QuerySet
         if not queryset.query.where:
-            span = queryset.model._default_manager.aggregate(low=Min("pk"), high=Max("pk"))
-            return 0 if span["low"] is None else span["high"] - span["low"] + 1
+            # Two ordered look-ups: one MIN()+MAX() query makes SQLite scan the table.
+            ids = queryset.model._default_manager.order_by().values_list("pk", flat=True)
+            low, high = ids.order_by("pk").first(), ids.order_by("-pk").first()
+            return 0 if low is None or high is None else high - low + 1
         return queryset.order_by()[: self.CAP].count()
 
 
@@ -115,7 +117,7 @@ class DateDrillDownQuerySet(QuerySet):
         sources = {getattr(agg.get_source_expressions()[0], "name", None) for agg in spans.values()}
         if args or not spans or len(spans) != len(kwargs) or len(sources) != 1 or None in sources:
             return super().aggregate(*args, **kwargs)
-        first, last = self._first_last(sources.pop())
+        first, last = self._first_last(cast(str, sources.pop()))  # None in sources was ruled out above
         return {key: first if isinstance(agg, Min) else last for key, agg in spans.items()}
 
     def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None) -> list[Any]:  # type: ignore[override]

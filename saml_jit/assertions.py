@@ -8,8 +8,9 @@ off).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
@@ -21,7 +22,8 @@ def _not_on_or_after(assertion: Any) -> datetime | None:
     for confirmation in assertion.subject.subject_confirmation or []:
         data = confirmation.subject_confirmation_data
         if confirmation.method == SCM_BEARER and data is not None and data.not_on_or_after:
-            return datetime(*str_to_time(data.not_on_or_after)[:6], tzinfo=timezone.utc)
+            # pysaml2 is untyped: str_to_time() returns a struct_time for a non-empty value.
+            return datetime(*cast(time.struct_time, str_to_time(data.not_on_or_after))[:6], tzinfo=timezone.utc)
     return None
 
 

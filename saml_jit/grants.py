@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -35,8 +35,13 @@ from .models import EventKind, EventSource, Grant, GrantKind
 logger = logging.getLogger(__name__)
 
 
+def _group(grant: Grant) -> Group:
+    """The group of a ``kind=group`` grant: never None (the check constraint saml_jit_grant_group_iff_kind)."""
+    return cast(Group, grant.group)
+
+
 def _target(grant: Grant) -> Target:
-    return grant.group.name if grant.kind == GrantKind.GROUP else FLAGS[grant.kind]
+    return _group(grant).name if grant.kind == GrantKind.GROUP else FLAGS[grant.kind]
 
 
 def _live(grant: Grant, now: datetime) -> bool:
@@ -115,13 +120,12 @@ def _write_grants(
         if existing is not None:
             refresh.setdefault(expires_at, []).append(existing.pk)
             continue
-        is_flag = isinstance(target, Flag)
         new.append(
             Grant(
                 user=user,
                 idp_entity_id=profile.idp_entity_id,
-                kind=target.kind if is_flag else GrantKind.GROUP,
-                group=None if is_flag else groups[target],
+                kind=target.kind if isinstance(target, Flag) else GrantKind.GROUP,
+                group=None if isinstance(target, Flag) else groups[target],
                 granted_at=now,
                 last_asserted_at=now,
                 assertion_id=profile.assertion_id,
@@ -185,7 +189,7 @@ def _expire_for_user(user_id: Any, now: datetime, forced: frozenset[Any] | None)
     user = due[0].user
     due_ids = {grant.pk for grant in due}
     still_held = {_target(g) for g in grants if g.pk not in due_ids and _live(g, now)}
-    removed_groups = [g.group for g in due if g.kind == GrantKind.GROUP and g.group.name not in still_held]
+    removed_groups = [_group(g) for g in due if g.kind == GrantKind.GROUP and _group(g).name not in still_held]
     flags = sorted({FLAGS[g.kind].field for g in due if g.kind in FLAGS and FLAGS[g.kind] not in still_held})
     if removed_groups:
         user.groups.remove(*removed_groups)
@@ -210,7 +214,7 @@ def _expire_for_user(user_id: Any, now: datetime, forced: frozenset[Any] | None)
 
 def _expiry_diff(grant: Grant, removed_groups: list[Group], flags: list[str]) -> dict[str, Any]:
     if grant.kind == GrantKind.GROUP:
-        removed = [grant.group.name] if grant.group in removed_groups else []
+        removed = [_group(grant).name] if grant.group in removed_groups else []
         return {"groups": {"added": [], "removed": removed}}
     field = FLAGS[grant.kind].field
     return {field: [True, False]} if field in flags else {}

@@ -77,4 +77,5 @@ class GrantExpiryMiddleware:
             return
         request.__dict__.pop("_cached_user", None)
         request.__dict__.pop("_acached_user", None)
-        request.user = SimpleLazyObject(lambda: auth.get_user(request))
+        # As AuthenticationMiddleware does; the stubs type request.user as the user, not the lazy proxy.
+        request.user = SimpleLazyObject(lambda: auth.get_user(request))  # type: ignore[assignment]

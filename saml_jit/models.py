@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group
 
 # SAML core §8.3.7: persistent identifiers are at most 256 characters.
 SUBJECT_MAX_LENGTH = 256
@@ -179,13 +184,18 @@ class Grant(models.Model):
         ]
 
     def __str__(self) -> str:
-        what = self.group.name if self.kind == GrantKind.GROUP and self.group_id else self.get_kind_display()
+        what = (
+            cast("Group", self.group).name
+            if self.kind == GrantKind.GROUP and self.group_id
+            else self.get_kind_display()
+        )
         return f"{what} for {self.user} from {self.idp_entity_id}"
 
     @property
     def target(self) -> str:
         """What the grant gives: the group name, or ``staff`` / ``superuser``."""
-        return self.group.name if self.kind == GrantKind.GROUP else self.kind
+        # A group grant always has a group (the check constraint saml_jit_grant_group_iff_kind).
+        return cast("Group", self.group).name if self.kind == GrantKind.GROUP else self.kind
 
 
 class ConsumedAssertion(models.Model):

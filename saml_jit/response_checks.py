@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 from xml.etree.ElementTree import ParseError
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from saml2.s_utils import decode_base64_and_inflate
@@ -163,7 +164,8 @@ def _check_fresh(response: Any, max_age: int, skew: int) -> None:
     """pysaml2 accepts a Response IssueInstant up to a day old; a login takes seconds."""
     issued = response.response.issue_instant
     try:
-        issued_at = datetime(*str_to_time(issued)[:6], tzinfo=timezone.utc)
+        # pysaml2 is untyped: str_to_time() returns a struct_time (or 0 for no value, a TypeError here).
+        issued_at = datetime(*cast(time.struct_time, str_to_time(issued))[:6], tzinfo=timezone.utc)
     except (TypeError, ValueError):
         raise Rejected("stale_response", "The response has no valid IssueInstant.") from None
     age = (datetime.now(timezone.utc) - issued_at).total_seconds()
@@ -250,11 +252,17 @@ def verify_redirect_signature(query_string: str, certificates: Collection[str], 
         raise Rejected(
             "logout_bad_signature", "The logout message's signature is not valid base64.", status=403
         ) from None
-    digest = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[algorithm]
+    digest: Callable[[], hashes.HashAlgorithm] = {
+        "sha1": hashes.SHA1,
+        "sha256": hashes.SHA256,
+        "sha384": hashes.SHA384,
+        "sha512": hashes.SHA512,
+    }[algorithm]
     for certificate in certificates:
-        key = x509.load_der_x509_certificate(base64.b64decode(certificate)).public_key()
+        # Only RSA keys take a padding: any other key type raises TypeError in verify() and is skipped.
+        key = cast(rsa.RSAPublicKey, x509.load_der_x509_certificate(base64.b64decode(certificate)).public_key())
         try:
-            key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), digest())  # type: ignore[union-attr,call-arg]
+            key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), digest())
             return
         except (InvalidSignature, TypeError, ValueError):
             continue

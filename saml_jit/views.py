@@ -146,8 +146,9 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
     def parse(self, request: HttpRequest, saml_response: str, inspection: Inspection) -> Any:
         """Validate with pysaml2, then with saml_jit's stricter checks; raise :class:`Rejected`."""
         conf = self.get_sp_config(request)
-        client = Saml2Client(conf, identity_cache=IdentityCache(request.saml_session))
-        oq_cache = OutstandingQueriesCache(request.saml_session)
+        saml_session = request.saml_session  # type: ignore[attr-defined]  # set by djangosaml2's SamlSessionMiddleware
+        client = Saml2Client(conf, identity_cache=IdentityCache(saml_session))
+        oq_cache = OutstandingQueriesCache(saml_session)
         oq_cache.sync()
         outstanding = oq_cache.outstanding_queries()
         # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
@@ -198,7 +199,7 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
                 return self.error_page(request, outcome.rejection, 400, outcome.event)
             return self.deny(request, assertion.idp_entity_id)
         auth.login(request, user)
-        djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])
+        djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])  # type: ignore[attr-defined]
         self.post_login_hook(request, user, session_info)
         self.customize_session(user, session_info)
         return self.redirect_after_login(request, user, session_info)

@@ -48,6 +48,11 @@ from .resources import group_model, user_model
 EMAIL_TYPE = "work"
 NAME_FIELDS = {"given_name": "first_name", "family_name": "last_name"}
 
+#: A User or Group resource from the client: an instance of a model built at run
+#: time from the trimmed schemas (:func:`~saml_jit.scim.resources.models`), so
+#: its attributes (``user_name``, ``emails``, ``members``...) have no static type.
+InputResource = Any
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -200,7 +205,7 @@ class Users:
 
     # -- input ---------------------------------------------------------------
 
-    def read_input(self, resource: Resource[Any]) -> UserInput:
+    def read_input(self, resource: InputResource) -> UserInput:
         """Validate a User resource into model fields, the subject and ``active``."""
         fields: dict[str, str] = {}
         user_name = resource.user_name or ""
@@ -223,7 +228,7 @@ class Users:
                 raise invalid(denial, "name") from None
         return UserInput(fields, self._subject(resource, fields[self.username_field]), resource.active)
 
-    def _email(self, resource: Resource[Any]) -> str:
+    def _email(self, resource: InputResource) -> str:
         emails = [e for e in resource.emails or [] if e.value]
         if not emails:
             return ""
@@ -270,7 +275,7 @@ class Users:
                 FederatedIdentity.objects.create(user=user, idp_entity_id=self.scope.idp, subject=wanted.subject)
         except IntegrityError:
             raise UniquenessException(detail="The user conflicts with an existing one.") from None
-        diff = {name: [None, value] for name, value in wanted.fields.items() if value}
+        diff: dict[str, list[Any]] = {name: [None, value] for name, value in wanted.fields.items() if value}
         diff["is_active"] = [None, user.is_active]
         self.scope.record(EventKind.CREATED, user, subject=wanted.subject, diff=diff, message="created over SCIM")
         return self.to_resource(self.get_user(str(user.pk)))
@@ -397,7 +402,7 @@ class Groups:
             data["members"] = members
         return finish(group_model().model_validate(data), "Group", group.saml_jit_scim.created_at)
 
-    def _name(self, resource: Resource[Any]) -> str:
+    def _name(self, resource: InputResource) -> str:
         try:
             return check_identifier(resource.display_name or "", "displayName", _max_length(Group, "name"))
         except Denied as denial:
@@ -411,7 +416,7 @@ class Groups:
         except Denied as denial:
             raise invalid(denial, "externalId") from None
 
-    def _members(self, resource: Resource[Any]) -> dict[Any, Any]:
+    def _members(self, resource: InputResource) -> dict[Any, Any]:
         wanted: dict[Any, Any] = {}
         ids = []
         for member in resource.members or []:
@@ -468,7 +473,8 @@ class Groups:
             ScimGroup.objects.filter(pk=group.saml_jit_scim.pk).update(external_id=external_id)
         if diff:
             self.scope.record(EventKind.GROUPS_CHANGED, diff=diff, message="group updated over SCIM")
-        current = {user.pk: user for user in group.scim_members}
+        # scim_members: prefetched by queryset() (Prefetch to_attr), which the stubs cannot know about.
+        current = {user.pk: user for user in group.scim_members}  # type: ignore[attr-defined]
         added = [user for pk, user in members.items() if pk not in current]
         removed = [user for pk, user in current.items() if pk not in members]
         self._change_members(group, added, removed)
@@ -476,7 +482,7 @@ class Groups:
 
     def delete(self, resource_id: str) -> None:
         group = self.get_group(resource_id, lock=True)
-        self._change_members(group, [], list(group.scim_members))
+        self._change_members(group, [], list(group.scim_members))  # type: ignore[attr-defined]  # as in update()
         self.scope.record(
             EventKind.GROUPS_CHANGED, diff={"group": [group.name, None]}, message="group deleted over SCIM"
         )
@@ -490,7 +496,7 @@ class Groups:
             group.user_set.remove(*removed)
         for users, key in ((added, "added"), (removed, "removed")):
             for user in users:
-                change = {"added": [], "removed": []}
+                change: dict[str, list[str]] = {"added": [], "removed": []}
                 change[key] = [group.name]
                 self.scope.record(
                     EventKind.GROUPS_CHANGED,
