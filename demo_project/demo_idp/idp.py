@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
 
+from saml_jit.spconfig import get_sp_config
 from saml_jit.testing.idp import TestIdP, generate_keypair
 
 
@@ -42,6 +42,6 @@ def get_idp() -> TestIdP:
     """The demo IdP, trusting this site's SP (built once per process: it is configuration)."""
     from django.conf import settings
 
-    sp_config = SPConfig().load(settings.SAML_CONFIG)
-    sp_metadata = str(entity_descriptor(sp_config))
+    # The SP's own (cached, in-process crypto) configuration: no xmlsec1 needed.
+    sp_metadata = str(entity_descriptor(get_sp_config()))
     return build_idp(settings.DEMO_BASE_URL, settings.DEMO_KEYS_DIR, [sp_metadata])
