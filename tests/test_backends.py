@@ -6,12 +6,12 @@ import pytest
 from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from djangosaml2.conf import get_config
 from saml2 import BINDING_HTTP_POST, saml
 from saml2.client import Saml2Client
 
 from saml_jit.backends import SamlJitBackend, outcome_of
 from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
+from saml_jit.spconfig import get_sp_config
 from tests.conftest import person
 from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, SP_ENTITY_ID
 
@@ -38,7 +38,7 @@ def stock_session_info(request, *, name_id="subject-alice-0001", attributes=None
         friendly_names=FRIENDLY_NAMES,
         in_response_to=request_id,
     )
-    client = Saml2Client(get_config(None, request))
+    client = Saml2Client(get_sp_config())  # pysaml2 itself, on saml_jit's configuration
     response = client.parse_authn_request_response(data["SAMLResponse"], BINDING_HTTP_POST, {request_id: "/"})
     assert response is not None and response.assertion is not None
     return response.session_info(), {"assertion_id": response.assertion.id, "not_on_or_after": None}
