@@ -1,15 +1,9 @@
-"""Login benchmarks: saml_jit's ACS against stock djangosaml2's (see ``python -m bench``).
+"""Login benchmarks: saml_jit's ACS against stock djangosaml2's, same keys, same run.
 
-``logins``  saml_jit's ACS against stock djangosaml2's, same keys, same run:
-            first logins, returning logins, returning logins with an
-            encrypted assertion. Responses are minted before timing; each
-            timed call is one POST through the real ACS view (Django's test
-            client, in-process).
-``admin``   the event changelist with many events (default 1,000,000).
-``users``   first-login time with 0 … N (default 100,000) users already there.
-
-``DATABASE_URL`` picks the database (SQLite in memory by default); a test
-database is created and destroyed around the run.
+Three scenarios (first logins, returning logins, returning logins with an
+encrypted assertion) for each product. Responses are minted before timing;
+each timed call is one POST through the real ACS view (Django's test client,
+in-process). Run through ``python -m bench logins``.
 """
 
 from __future__ import annotations
