@@ -126,6 +126,20 @@ def claimed_issuer(saml_response: str) -> str:
     return text
 
 
+def error_page(
+    request: HttpRequest, code: str, status: int, event: Any, message: str = "", pending: bool = False
+) -> HttpResponse:
+    """The clear error page (``ERROR_TEMPLATE``) for a rejected or denied message."""
+    context = {
+        "reason_code": code,
+        "reason": REASONS.get(code) or message,
+        "event": event,
+        "pending": pending,
+        "status": status,
+    }
+    return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView):
     """djangosaml2's ACS with saml_jit's evidence and error handling."""
@@ -245,14 +259,8 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
     def error_page(
         self, request: HttpRequest, code: str, status: int, event: Any, message: str = "", pending: bool = False
     ) -> HttpResponse:
-        context = {
-            "reason_code": code,
-            "reason": REASONS.get(code) or message,
-            "event": event,
-            "pending": pending,
-            "status": status,
-        }
-        return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
+        """The page for a refused login; override to customise."""
+        return error_page(request, code, status, event, message, pending)
 
 
 class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
@@ -275,13 +283,7 @@ class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
                     EventKind.REJECTED, request=request, reason_code=rejection.code, message=rejection.message
                 )
                 logger.warning("saml_jit rejected a logout message reason=%s event=%s", rejection.code, event.pk)
-                context = {"reason_code": rejection.code, "reason": REASONS.get(rejection.code), "event": event}
-                return render(
-                    request,
-                    app_settings.ERROR_TEMPLATE,
-                    {**context, "status": rejection.status},
-                    status=rejection.status,
-                )
+                return error_page(request, rejection.code, rejection.status, event, rejection.message)
         return super().get(request, *args, **kwargs)
 
     def verify_redirect(self, request: HttpRequest, message: str) -> None:
