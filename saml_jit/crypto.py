@@ -26,6 +26,15 @@ It is at least as strict as pysaml2's ``xmlsec1`` path, check for check:
   wrapping shapes.
 * No DTD, no entities, no network access when parsing.
 
+One thing it does not repeat: pysaml2 validates every signed element against
+the SAML schema before checking its signature, so a signed Response carrying
+a signed Assertion is validated twice, the second time a subtree of the
+first (about a third of a login's time). The security context built here
+(:class:`SecurityContext`) skips that second validation for exactly the
+assertion objects of a Response it has just validated and verified; an
+encrypted assertion is decrypted afterwards, so it is a new document and is
+validated as usual.
+
 Selecting it
 ------------
 ``SAML_JIT["CRYPTO_BACKEND"]`` is ``"xmlsec"`` (this module, the default) or
@@ -52,6 +61,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any
 
 from lxml import etree
@@ -68,21 +78,24 @@ from saml2 import SamlBase
 from saml2.s_utils import Unsupported
 from saml2.sigver import (
     ASSERT_XPATH,
+    NODE_NAME,
     CryptoBackend,
     DecryptError,
     EncryptError,
     RSACrypto,
-    SecurityContext,
     SignatureError,
     import_rsa_key_from_file,
     pre_encrypt_assertion,
 )
+from saml2.sigver import SecurityContext as Saml2SecurityContext
+from saml2.xml.schema import validate as saml2_validate_doc_with_schema
 from saml2.xmldsig import ALLOWED_CANONICALIZATIONS, ALLOWED_TRANSFORMS, TRANSFORM_ENVELOPED
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKEND_NAME",
+    "SecurityContext",
     "XmlSecBackend",
     "disable",
     "enable",
@@ -494,6 +507,61 @@ def rsa_crypto(key_file: str | None) -> RSACrypto | None:
     return found
 
 
+#: True while :class:`SecurityContext` checks an element whose schema validity
+#: it has already established; read by :func:`_validate_doc_with_schema`.
+_schema_already_validated: ContextVar[bool] = ContextVar("saml_jit_schema_already_validated", default=False)
+
+#: Assertions remembered per context (a response carries one; bounded so that
+#: a long-lived context cannot grow).
+_REMEMBERED_ASSERTIONS = 8
+
+
+def _validate_doc_with_schema(doc: str, validator: Any = None) -> None:
+    """pysaml2's ``validate_doc_with_schema``, skipped only when :class:`SecurityContext` says so."""
+    if _schema_already_validated.get():
+        return
+    saml2_validate_doc_with_schema(doc, validator)
+
+
+class SecurityContext(Saml2SecurityContext):
+    """pysaml2's ``SecurityContext`` that does not schema-validate an assertion twice.
+
+    ``_check_signature`` validates the element against the SAML schema, then
+    verifies its signature. When it succeeds for a Response, the Response's
+    assertion objects are remembered; when the same objects (identity, not
+    equality: pysaml2 hands in ``response.assertion[i]``) are checked next,
+    their schema validation is skipped, because validating the whole document
+    validated them in place. The signature check itself is never skipped.
+    pysaml2 builds one context per entity, which djangosaml2 builds per request.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._validated_assertions: list[Any] = []
+
+    def _check_signature(
+        self,
+        decoded_xml: Any,
+        item: Any,
+        node_name: str = NODE_NAME,
+        origdoc: Any = None,
+        must: bool = False,
+        only_valid_cert: bool = False,
+        issuer: Any = None,
+    ) -> Any:
+        arguments = (decoded_xml, item, node_name, origdoc, must, only_valid_cert, issuer)
+        if any(item is validated for validated in self._validated_assertions):
+            token = _schema_already_validated.set(True)
+            try:
+                return super()._check_signature(*arguments)
+            finally:
+                _schema_already_validated.reset(token)
+        result = super()._check_signature(*arguments)
+        inside = [a for a in getattr(item, "assertion", None) or [] if isinstance(a, SamlBase)]
+        self._validated_assertions = [*self._validated_assertions, *inside][-_REMEMBERED_ASSERTIONS:]
+        return result
+
+
 def security_context(conf: Any) -> SecurityContext | None:
     """pysaml2's ``security_context()`` for this backend: no xmlsec1 binary, no subprocess."""
     if not conf:
@@ -556,6 +624,8 @@ def enable() -> None:
 
         if _original_security_context is None:
             _original_security_context = saml2.sigver.security_context
+        # Only ever skips inside saml_jit's SecurityContext (see there).
+        saml2.sigver.validate_doc_with_schema = _validate_doc_with_schema
         for name in _PATCHED_MODULES:
             module: Any = importlib.import_module(name)  # Any: security_context is set on it below
             if getattr(module, "security_context", None) is _original_security_context:
@@ -567,6 +637,9 @@ def disable() -> None:
     with _enable_lock:
         if _original_security_context is None:
             return
+        import saml2.sigver
+
+        saml2.sigver.validate_doc_with_schema = saml2_validate_doc_with_schema
         for name in _PATCHED_MODULES:
             module: Any = importlib.import_module(name)
             if getattr(module, "security_context", None) is _dispatching_security_context:

@@ -37,6 +37,7 @@ from saml2.sigver import (
     CryptoBackendXmlSec1,
     DecryptError,
     RSACrypto,
+    SignatureError,
     SigverError,
     XmlsecError,
     get_xmlsec_binary,
@@ -764,6 +765,78 @@ def test_config_selects_the_backend():
     assert first.sec.crypto is second.sec.crypto is crypto.get_backend()
     assert isinstance(first.sec.sec_backend, RSACrypto)
     assert first.sec.sec_backend is second.sec.sec_backend  # the SP key is loaded once
+
+
+# -- schema validation: once per document, not once per signed element -----
+
+
+@pytest.fixture
+def schema_validations(monkeypatch) -> list[str]:
+    """Every document pysaml2 validates against the SAML schema (the real validation still runs)."""
+    from saml2.xml import schema
+
+    seen: list[str] = []
+    real = schema.validate
+
+    def counting(doc, validator=None):
+        seen.append(_doc(doc).tag.rpartition("}")[2])
+        return real(doc, validator)
+
+    monkeypatch.setattr(crypto, "saml2_validate_doc_with_schema", counting)  # behind saml_jit's gate
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("mint_kwargs", "xmlsec1_path", "in_process"),
+    [
+        # Response validated as a whole; its assertion is inside it: not again.
+        ({}, ["Response", "Assertion"], ["Response"]),
+        ({"sign_response": False}, ["Assertion"], ["Assertion"]),
+        # Decrypted after the response was validated: a new document, validated.
+        ({"encrypt_for_cert": SP_CERT}, ["Response", "Assertion"], ["Response", "Assertion"]),
+    ],
+    ids=["both signed", "assertion signed", "encrypted"],
+)
+def test_each_document_is_schema_validated_once(monkeypatch, schema_validations, mint_kwargs, xmlsec1_path, in_process):
+    xml = mint(**mint_kwargs)
+    # pysaml2's own path, with the validator gate in place: unchanged.
+    monkeypatch.setattr("saml2.sigver.validate_doc_with_schema", crypto._validate_doc_with_schema)
+    assert verdict(make_client("xmlsec1"), xml) == f"accepted:{SUBJECT}"
+    assert schema_validations == xmlsec1_path
+    schema_validations.clear()
+    assert verdict(make_client("xmlsec"), xml) == f"accepted:{SUBJECT}"
+    assert schema_validations == in_process
+
+
+def test_schema_skip_is_for_the_very_assertion_object_only(schema_validations):
+    """An equal copy of a validated assertion, or one of another response, is validated again."""
+    client, xml = make_client("xmlsec"), mint()
+    response = client.sec.correctly_signed_response(xml)
+    assert schema_validations == ["Response"]
+    original = response.assertion[0]
+    client.sec.check_signature(copy.deepcopy(original), ASSERTION_NODE, xml)
+    assert schema_validations == ["Response", "Assertion"]
+    client.sec.check_signature(original, ASSERTION_NODE, xml)
+    assert schema_validations == ["Response", "Assertion"]  # skipped: validated in place
+
+
+def test_schema_skip_never_skips_the_signature(schema_validations):
+    client, xml = make_client("xmlsec"), mint()
+    response = client.sec.correctly_signed_response(xml)
+    assertion = response.assertion[0]
+    assertion.subject.name_id.text = "someone-else"  # changed after the response was verified
+    with pytest.raises(SignatureError):
+        client.sec.check_signature(assertion, ASSERTION_NODE, str(response))
+    assert schema_validations == ["Response"]
+
+
+def test_schema_invalid_response_is_refused_before_anything_is_remembered(schema_validations):
+    client = make_client("xmlsec")
+    root = _doc(mint())
+    etree.SubElement(next(root.iter(ASSERTION)), f"{{{SAML}}}NotAnElement")  # not in the schema
+    with pytest.raises(SignatureError, match="Invalid document format"):
+        client.sec.correctly_signed_response(_xml(root))
+    assert client.sec._validated_assertions == []
 
 
 def test_xmlsec1_setting_keeps_pysaml2_path():
