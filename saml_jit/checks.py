@@ -30,6 +30,7 @@ class Codes:
     UNSIGNED_ASSERTIONS = "saml_jit.E008"
     INVALID_GROUP_PATTERN = "saml_jit.E009"
     UNSOLICITED_GLOBAL = "saml_jit.E010"
+    REPLAY_STORE_UNSUPPORTED = "saml_jit.E011"
     EMAIL_SUBJECT_MULTI_IDP = "saml_jit.W001"
     IDP_INITIATED = "saml_jit.W002"
     SUPERUSER_ALLOWED = "saml_jit.W003"
@@ -37,6 +38,11 @@ class Codes:
 
 
 class Hints:
+    REPLAY_STORE_UNSUPPORTED = (
+        'Use SAML_JIT["REPLAY_STORE"] = "cache" with a shared Redis or Memcached cache: this database '
+        "ignores the partial unique constraint that makes the login event the replay record, so a "
+        "captured assertion could be used again."
+    )
     INVALID_GROUP_PATTERN = "GROUP_PATTERN must be a Python regular expression; it must match a whole group value."
     SUPERUSER_ALLOWED = (
         "Superuser status from SAML lets whoever administers the IdP group administer this site. "
@@ -117,7 +123,7 @@ def _is_saml_jit_backend(path: str) -> bool:
 
 @register(Tags.security)
 def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+    errors: list[CheckMessage] = [*_check_replay_store()]
     raw = app_settings.raw
     unknown = set(raw) - KNOWN_KEYS
     for entity_id, overrides in app_settings.IDPS.items():
@@ -137,6 +143,26 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     except ImportError as exc:
         errors.append(Error(f"Cannot import the policy: {exc}", hint=Hints.POLICY_IMPORT, id=Codes.POLICY_IMPORT))
     return errors
+
+
+def _check_replay_store() -> list[CheckMessage]:
+    if app_settings.REPLAY_STORE != "database":
+        return []
+    from django.db import connections, router
+
+    from .models import ProvisioningEvent
+
+    alias = router.db_for_write(ProvisioningEvent)
+    if connections[alias].features.supports_partial_indexes:
+        return []
+    return [
+        Error(
+            f"REPLAY_STORE is 'database', but the {connections[alias].vendor} database {alias!r} cannot "
+            "enforce saml_jit's replay record (a unique constraint with a condition).",
+            hint=Hints.REPLAY_STORE_UNSUPPORTED,
+            id=Codes.REPLAY_STORE_UNSUPPORTED,
+        )
+    ]
 
 
 def _check_idp(entity_id: str) -> list[CheckMessage]:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +15,42 @@ if TYPE_CHECKING:
 # SAML core §8.3.7: persistent identifiers are at most 256 characters.
 SUBJECT_MAX_LENGTH = 256
 ENTITY_ID_MAX_LENGTH = 1024
+
+#: The index saml_jit adds to the user model's table (migration 0006) so that
+#: a case-insensitive email look-up (first logins) does not read every user.
+USER_EMAIL_INDEX = "saml_jit_user_email_upper"
+
+
+def _email_field(user_model: Any) -> str | None:
+    name = user_model.get_email_field_name()
+    try:
+        field = user_model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    return name if getattr(field, "concrete", False) else None
+
+
+def user_email_index(user_model: Any) -> models.Index | None:
+    """``UPPER(email)`` on the user table, or None for a user model without an email column."""
+    name = _email_field(user_model)
+    return models.Index(Upper(name), name=USER_EMAIL_INDEX) if name else None
+
+
+def users_with_email(user_model: Any, email: str) -> models.QuerySet[Any]:
+    """Users whose email equals ``email`` ignoring ASCII case, through :data:`USER_EMAIL_INDEX`.
+
+    Same matches as ``email__iexact`` for the ASCII addresses saml_jit
+    accepts, but as ``UPPER(email) = 'ADDRESS'``: the expression the index is
+    built on (``iexact`` is ``LIKE`` on SQLite and ``UPPER(email::text)`` on
+    PostgreSQL, which no index serves).
+    """
+    name = _email_field(user_model)
+    if name is None:
+        return cast("models.QuerySet[Any]", user_model._default_manager.none())
+    return cast(
+        "models.QuerySet[Any]",
+        user_model._default_manager.alias(_saml_jit_email=Upper(name)).filter(_saml_jit_email=email.upper()),
+    )
 
 
 class FederatedIdentity(models.Model):
@@ -65,6 +103,18 @@ class EventKind(models.TextChoices):
     TOKEN_REFUSED = "token_refused", _("SCIM token refused")
 
 
+#: Event kinds that use an assertion up: the login it admitted, or its
+#: refusal by policy. At most one such event per (IdP, assertion ID): that
+#: row is the replay record (see :mod:`saml_jit.replay`).
+ASSERTION_CONSUMING_KINDS = (
+    EventKind.CREATED,
+    EventKind.LINKED,
+    EventKind.UPDATED,
+    EventKind.LOGIN,
+    EventKind.DENIED,
+)
+
+
 class EventSource(models.TextChoices):
     SAML = "saml", _("SAML")
     SCIM = "scim", _("SCIM")
@@ -112,6 +162,15 @@ class ProvisioningEvent(models.Model):
             models.Index(fields=["kind", "-created_at"], name="saml_jit_event_kind_time"),
             models.Index(fields=["idp_entity_id", "subject"], name="saml_jit_event_identity"),
             models.Index(fields=["assertion_id"], name="saml_jit_event_assertion"),
+        ]
+        constraints = [
+            # The replay guard: the login's own event row, written in the
+            # login's transaction, admits an assertion once on every node.
+            models.UniqueConstraint(
+                fields=["idp_entity_id", "assertion_id"],
+                condition=models.Q(kind__in=ASSERTION_CONSUMING_KINDS) & ~models.Q(assertion_id=""),
+                name="saml_jit_event_assertion_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -196,29 +255,6 @@ class Grant(models.Model):
         """What the grant gives: the group name, or ``staff`` / ``superuser``."""
         # A group grant always has a group (the check constraint saml_jit_grant_group_iff_kind).
         return cast("Group", self.group).name if self.kind == GrantKind.GROUP else self.kind
-
-
-class ConsumedAssertion(models.Model):
-    """An assertion ID that was used, kept until the assertion expires.
-
-    The same assertion from the same IdP is accepted once, on every node: the
-    unique constraint makes a replay fail even when two servers race.
-    """
-
-    idp_entity_id = models.CharField(_("IdP entity ID"), max_length=ENTITY_ID_MAX_LENGTH)
-    assertion_id = models.CharField(_("assertion ID"), max_length=255)
-    consumed_at = models.DateTimeField(_("consumed at"), default=timezone.now)
-    expires_at = models.DateTimeField(_("kept until"), db_index=True)
-
-    class Meta:
-        verbose_name = _("consumed assertion")
-        verbose_name_plural = _("consumed assertions")
-        constraints = [
-            models.UniqueConstraint(fields=["idp_entity_id", "assertion_id"], name="saml_jit_consumed_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.assertion_id} @ {self.idp_entity_id}"
 
 
 # ----------------------------------------------------------------------------

@@ -9,6 +9,11 @@ try to create one. The unique constraints on the user's username and on
 (IdP, subject) make one of them fail with ``IntegrityError``; that attempt is
 rolled back and retried, and the retry finds the identity the winner created
 (the same reasoning as ``RemoteUserBackend``'s ``get_or_create``).
+
+The event row written last in the transaction is also the replay record
+(:mod:`saml_jit.replay`): a second use of an assertion fails on its unique
+constraint, and everything it changed rolls back with it. After any
+``IntegrityError`` one query tells the two cases apart.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from .conf import IdPSettings, app_settings
 from .grants import LoadedState
 from .groups import GroupPlan
 from .mapping import AssertionData, Denied, Profile, build_profile, check_username, field_specs
-from .models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from .models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity, users_with_email
 from .policy import CREATE, LINK, AccountState, Plan, Policy, get_policy
 
 logger = logging.getLogger(__name__)
@@ -82,12 +87,8 @@ def provision(assertion: AssertionData, request: HttpRequest | None = None) -> O
         return _reject_replay(ctx, assertion)
 
 
-def _consume(assertion: AssertionData) -> None:
-    replay.consume(assertion.idp_entity_id, assertion.assertion_id, assertion.not_on_or_after)
-
-
 def _raise_if_replayed(assertion: AssertionData) -> None:
-    """After an IntegrityError: was it the replay record? Then it is a replay."""
+    """After an IntegrityError: did a committed event use the assertion up? Then it is a replay."""
     if replay.was_consumed(assertion.idp_entity_id, assertion.assertion_id):
         raise replay.Replayed(assertion.assertion_id)
 
@@ -96,9 +97,8 @@ def _apply_with_retry(ctx: _Context, assertion: AssertionData, profile: Profile)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                # The replay record, the account changes and the event commit
+                # The account changes and the event (the replay record) commit
                 # together, or not at all.
-                _consume(assertion)
                 return _apply(ctx, profile)
         except IntegrityError:
             _raise_if_replayed(assertion)
@@ -129,8 +129,8 @@ def _deny(ctx: _Context, assertion: AssertionData, profile: Profile | None, deni
 def _record_denial(ctx: _Context, assertion: AssertionData, profile: Profile | None, denial: Denied) -> Any:
     try:
         with transaction.atomic():
-            # A denied assertion is used up too: replaying it is a replay.
-            _consume(assertion)
+            # A denied assertion is used up too (the denied event is the
+            # replay record): replaying it is a replay.
             return events.record(
                 EventKind.DENIED,
                 request=ctx.request,
@@ -174,8 +174,7 @@ def _account_state(user: Any, field_names: list[str], idps: frozenset[str] = fro
 def _find_by_email(ctx: _Context, email: str) -> Any:
     if not email:
         return None
-    email_field = ctx.user_model.get_email_field_name()
-    matches = list(ctx.user_model._default_manager.filter(**{f"{email_field}__iexact": email})[:2])
+    matches = list(users_with_email(ctx.user_model, email)[:2])
     if len(matches) > 1:
         raise Denied("email_ambiguous", "Several local accounts share this email address.")
     return matches[0] if matches else None

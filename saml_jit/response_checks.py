@@ -161,16 +161,23 @@ def _check_solicited(response: Any, outstanding: Mapping[str, Any], settings: Id
 
 
 def _check_fresh(response: Any, max_age: int, skew: int) -> None:
-    """pysaml2 accepts a Response IssueInstant up to a day old; a login takes seconds."""
-    issued = response.response.issue_instant
-    try:
-        # pysaml2 is untyped: str_to_time() returns a struct_time (or 0 for no value, a TypeError here).
-        issued_at = datetime(*cast(time.struct_time, str_to_time(issued))[:6], tzinfo=timezone.utc)
-    except (TypeError, ValueError):
-        raise Rejected("stale_response", "The response has no valid IssueInstant.") from None
-    age = (datetime.now(timezone.utc) - issued_at).total_seconds()
-    if age > max_age + skew or age < -skew:
-        raise Rejected("stale_response", "The response was not issued just now (IssueInstant).")
+    """pysaml2 accepts a Response IssueInstant up to a day old; a login takes seconds.
+
+    The assertion's own IssueInstant too: a captured signed assertion wrapped
+    in a new, unsigned response is as stale as the day it was issued. This
+    bound is also how long the replay record must live (``replay.guard_window``).
+    """
+    now = datetime.now(timezone.utc)
+    instants = (("response", response.response.issue_instant), ("assertion", response.assertion.issue_instant))
+    for what, issued in instants:
+        try:
+            # pysaml2 is untyped: str_to_time() returns a struct_time (or 0 for no value, a TypeError here).
+            issued_at = datetime(*cast(time.struct_time, str_to_time(issued))[:6], tzinfo=timezone.utc)
+        except (TypeError, ValueError):
+            raise Rejected("stale_response", f"The {what} has no valid IssueInstant.") from None
+        age = (now - issued_at).total_seconds()
+        if age > max_age + skew or age < -skew:
+            raise Rejected("stale_response", f"The {what} was not issued just now (IssueInstant).")
 
 
 def verify_response(

@@ -338,3 +338,23 @@ class TestSamlConfig:
         config = sp(name_id_format=[EMAIL_NAMEID])
         with override_settings(SAML_CONFIG=config, SAML_JIT={"IDPS": {IDP: {}, OTHER_IDP: {}}}):
             assert ids(check_saml_config()) == [Codes.EMAIL_SUBJECT_MULTI_IDP]
+
+
+# --------------------------------------------------------------------------
+# E011: the replay record needs a conditional unique constraint
+
+
+def test_replay_store_needs_partial_indexes(monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(type(connection.features), "supports_partial_indexes", False)  # as on MySQL/MariaDB
+    assert all_ids() == [Codes.REPLAY_STORE_UNSUPPORTED]
+    with override_settings(SAML_JIT={"REPLAY_STORE": "cache"}):
+        assert all_ids() == []
+
+
+def test_replay_store_supported_here():
+    from django.db import connection
+
+    assert connection.features.supports_partial_indexes
+    assert Codes.REPLAY_STORE_UNSUPPORTED not in all_ids()

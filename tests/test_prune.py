@@ -1,4 +1,4 @@
-"""saml_jit_prune: replay records past their lifetime, events past retention."""
+"""saml_jit_prune: events past retention, never the ones still guarding an assertion."""
 
 from __future__ import annotations
 
@@ -10,20 +10,17 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from saml_jit import events
-from saml_jit.models import ConsumedAssertion, EventKind, ProvisioningEvent
+from saml_jit.models import EventKind, ProvisioningEvent
 
 pytestmark = pytest.mark.django_db
 
 
-def consumed(assertion_id: str, expires_in: timedelta) -> None:
-    ConsumedAssertion.objects.create(
-        idp_entity_id="https://idp.example/", assertion_id=assertion_id, expires_at=timezone.now() + expires_in
-    )
-
-
-def old_event(days: int) -> ProvisioningEvent:
+def old_event(age: timedelta, assertion_id: str = "") -> ProvisioningEvent:
     return events.record(
-        EventKind.LOGIN, idp_entity_id="https://idp.example/", created_at=timezone.now() - timedelta(days=days)
+        EventKind.LOGIN,
+        idp_entity_id="https://idp.example/",
+        assertion_id=assertion_id,
+        created_at=timezone.now() - age,
     )
 
 
@@ -33,33 +30,32 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_prunes_only_expired_replay_records():
-    consumed("gone", timedelta(minutes=-1))
-    consumed("kept", timedelta(minutes=5))
-    assert "1 expired replay record(s) deleted" in run()
-    assert list(ConsumedAssertion.objects.values_list("assertion_id", flat=True)) == ["kept"]
-
-
 def test_events_kept_unless_retention_given():
-    old_event(400)
-    run()
+    old_event(timedelta(days=400))
+    assert "Nothing to do" in run()
     assert ProvisioningEvent.objects.count() == 1
 
 
 def test_events_older_than_retention_deleted():
-    old_event(400)
-    recent = old_event(10)
+    old_event(timedelta(days=400))
+    recent = old_event(timedelta(days=10))
     assert "1 event(s) older than 365 days deleted" in run("--events-days", "365")
     assert list(ProvisioningEvent.objects.all()) == [recent]
 
 
+def test_events_still_guarding_an_assertion_are_kept(settings):
+    """An IdP allowed 3-day-old responses: its 2-day-old login events are still replay records."""
+    settings.SAML_JIT = {"MAX_RESPONSE_AGE": 3 * 86400}
+    guarding = old_event(timedelta(days=2), assertion_id="_still-valid")
+    old_event(timedelta(days=4), assertion_id="_long-dead")
+    assert "1 event(s) older than 1 days deleted" in run("--events-days", "1")
+    assert list(ProvisioningEvent.objects.all()) == [guarding]
+
+
 def test_dry_run_deletes_nothing():
-    consumed("gone", timedelta(minutes=-1))
-    old_event(400)
-    output = run("--events-days", "365", "--dry-run")
-    assert "1 expired replay record(s) would be deleted" in output
-    assert "1 event(s) older than 365 days would be deleted" in output
-    assert ConsumedAssertion.objects.count() == 1 and ProvisioningEvent.objects.count() == 1
+    old_event(timedelta(days=400))
+    assert "1 event(s) older than 365 days would be deleted" in run("--events-days", "365", "--dry-run")
+    assert ProvisioningEvent.objects.count() == 1
 
 
 def test_rejects_nonsense_retention():

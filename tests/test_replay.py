@@ -3,7 +3,8 @@
 Real logins through ``/saml2/login/`` and the real ACS. A replay here is the
 same assertion ID from the same IdP answering a *different* request (the
 outstanding-request check alone cannot catch it), or the same bytes of an
-IdP-initiated response posted again.
+IdP-initiated response posted again. With the database store the record is
+the login's own event (one consuming event per (IdP, assertion ID)).
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import timedelta
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
-from django.utils import timezone
+from django.test.utils import CaptureQueriesContext
 
-from saml_jit import replay
-from saml_jit.models import ConsumedAssertion, EventKind, FederatedIdentity, ProvisioningEvent
+from saml_jit import events, replay
+from saml_jit.models import ASSERTION_CONSUMING_KINDS, EventKind, FederatedIdentity, ProvisioningEvent
 from saml_jit.policy import Policy
 from tests.conftest import Browser
 from tests.federation import IDP_A, IDP_B
@@ -50,6 +50,15 @@ def login_once(browser, assertion_id: str, idp=IDP_A, **kwargs):
     return response
 
 
+def consumed() -> list[tuple[str, str, str]]:
+    """(IdP, assertion ID, kind) of every event that used an assertion up: the replay records."""
+    return sorted(
+        ProvisioningEvent.objects.filter(kind__in=ASSERTION_CONSUMING_KINDS)
+        .exclude(assertion_id="")
+        .values_list("idp_entity_id", "assertion_id", "kind")
+    )
+
+
 def assert_replay_rejected(browser, data):
     before = Snapshot.take(browser)
     response = post(browser, data)
@@ -71,7 +80,7 @@ def test_same_assertion_id_under_another_request_is_a_replay(browser, attacker, 
     event = assert_replay_rejected(attacker, data)
     assert (event.idp_entity_id, event.assertion_id) == (IDP_A.entity_id, assertion_id)
     assert not ProvisioningEvent.objects.filter(kind__in=[EventKind.LOGIN, EventKind.UPDATED]).exists()
-    assert ConsumedAssertion.objects.count() == 1
+    assert consumed() == [(IDP_A.entity_id, assertion_id, EventKind.CREATED)]
 
     # Stock djangosaml2 keeps no record of used assertions: the replay signs in.
     stock = stock_acs(attacker, settings, data)
@@ -95,7 +104,7 @@ def test_replayed_denied_assertion_is_a_replay(browser, attacker, settings):
     assert [(e.kind, e.reason_code) for e in ProvisioningEvent.objects.all()] == [
         (EventKind.DENIED, "creation_disabled")
     ]
-    assert ConsumedAssertion.objects.count() == 1  # a denial uses the assertion up too
+    assert consumed() == [(IDP_A.entity_id, assertion_id, EventKind.DENIED)]  # a denial uses it up too
     # Even once creation is allowed, the refused assertion cannot be used.
     settings.SAML_JIT = {}
     assert_replay_rejected(attacker, craft(attacker, assertion_id=assertion_id))
@@ -106,8 +115,8 @@ def test_same_assertion_id_from_another_idp_is_independent(browser, attacker):
     login_once(browser, assertion_id, IDP_A)
     login_once(attacker, assertion_id, IDP_B)
     assert User.objects.count() == 2
-    assert sorted(ConsumedAssertion.objects.values_list("idp_entity_id", "assertion_id")) == sorted(
-        [(IDP_A.entity_id, assertion_id), (IDP_B.entity_id, assertion_id)]
+    assert consumed() == sorted(
+        [(IDP_A.entity_id, assertion_id, EventKind.CREATED), (IDP_B.entity_id, assertion_id, EventKind.CREATED)]
     )
 
 
@@ -123,27 +132,38 @@ def test_replay_of_an_existing_users_assertion_changes_nothing(browser, attacker
     assert FederatedIdentity.objects.get().last_assertion_id == assertion_id
 
 
-def test_consumed_row_written_with_the_login(browser):
-    assertion_id = new_id()
-    before = timezone.now()
-    login_once(browser, assertion_id, lifetime=600)
-    row = ConsumedAssertion.objects.get()
-    assert (row.idp_entity_id, row.assertion_id) == (IDP_A.entity_id, assertion_id)
-    # Kept until the bearer NotOnOrAfter plus the clock skew, not forever.
-    expected = before.replace(microsecond=0) + timedelta(seconds=600 + 180)
-    assert abs((row.expires_at - expected).total_seconds()) <= 30
+def test_the_event_row_is_the_replay_record():
+    """The database itself refuses a second consuming event for one (IdP, assertion ID)."""
+    ids = {"idp_entity_id": IDP_A.entity_id, "assertion_id": "_once"}
+    events.record(EventKind.LOGIN, **ids)
+    for kind in ASSERTION_CONSUMING_KINDS:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            events.record(kind, **ids)
+    # Not consuming: any number of them (each replay attempt leaves one).
+    events.record(EventKind.REJECTED, reason_code="replay", **ids)
+    events.record(EventKind.REJECTED, reason_code="replay", **ids)
+    # Another IdP, or no assertion ID at all (SCIM, admin, system events).
+    events.record(EventKind.LOGIN, idp_entity_id=IDP_B.entity_id, assertion_id="_once")
+    events.record(EventKind.UPDATED, idp_entity_id=IDP_A.entity_id)
+    events.record(EventKind.UPDATED, idp_entity_id=IDP_A.entity_id)
+    assert ProvisioningEvent.objects.count() == 6
+
+
+def test_guard_window_follows_the_freshness_settings(settings):
+    settings.SAML_JIT = {"MAX_RESPONSE_AGE": 600, "CLOCK_SKEW": 60}
+    assert replay.guard_window() == timedelta(seconds=720)
 
 
 def test_denial_consumes_the_assertion(browser, settings):
     settings.SAML_JIT = {"ALLOWED_EMAIL_DOMAINS": ["example.com"]}
     response = post(browser, craft(browser, assertion_id=new_id()))
     assert response.status_code == 403
-    assert ConsumedAssertion.objects.count() == 1
+    assert [kind for _, _, kind in consumed()] == [EventKind.DENIED]
     assert ProvisioningEvent.objects.get().reason_code == "email_domain_not_allowed"
 
 
 class ExplodingPolicy(Policy):
-    """Fails inside the login transaction, after the replay record was written."""
+    """Fails inside the login transaction, before its event (the replay record) is written."""
 
     def populate_user(self, request, user, profile, plan):
         raise RuntimeError("the login transaction fails")
@@ -154,40 +174,12 @@ def test_consumed_row_rolls_back_with_a_failed_login(browser, attacker, settings
     assertion_id = new_id()
     with pytest.raises(RuntimeError, match="login transaction fails"):
         post(browser, craft(browser, assertion_id=assertion_id))
-    # The replay record went with the rest of the transaction…
-    assert not ConsumedAssertion.objects.exists()
+    # Nothing was written…
     assert not User.objects.exists() and not ProvisioningEvent.objects.exists()
     # …so the assertion was not burned by a login that never happened.
     settings.SAML_JIT = {}
     login_once(attacker, assertion_id)
-    assert ConsumedAssertion.objects.count() == 1
-
-
-def test_prune_deletes_expired_rows_only():
-    now = timezone.now()
-    for name, offset in (("old-1", -3600), ("old-2", -1), ("fresh", 60), ("later", 86400)):
-        ConsumedAssertion.objects.create(
-            idp_entity_id=IDP_A.entity_id, assertion_id=name, expires_at=now + timedelta(seconds=offset)
-        )
-    assert replay.prune(now=now) == 2
-    assert sorted(ConsumedAssertion.objects.values_list("assertion_id", flat=True)) == ["fresh", "later"]
-    assert replay.prune(now=now) == 0
-    assert replay.prune(now=now + timedelta(days=2)) == 2
-    assert not ConsumedAssertion.objects.exists()
-
-
-def test_prune_command_deletes_expired_rows_only():
-    now = timezone.now()
-    ConsumedAssertion.objects.create(
-        idp_entity_id=IDP_A.entity_id, assertion_id="old", expires_at=now - timedelta(days=1)
-    )
-    ConsumedAssertion.objects.create(
-        idp_entity_id=IDP_A.entity_id, assertion_id="new", expires_at=now + timedelta(hours=1)
-    )
-    out = StringIO()
-    call_command("saml_jit_prune", stdout=out)
-    assert list(ConsumedAssertion.objects.values_list("assertion_id", flat=True)) == ["new"]
-    assert "1 expired replay record(s) deleted" in out.getvalue()
+    assert consumed() == [(IDP_A.entity_id, assertion_id, EventKind.CREATED)]
 
 
 # --------------------------------------------------------------------------
@@ -206,8 +198,11 @@ def locmem_replay_cache(settings):
 def _cache_store_rejects_replays(browser, attacker, settings):
     assertion_id = new_id()
     login_once(browser, assertion_id)
-    assert not ConsumedAssertion.objects.exists()  # the cache holds it, not the database
-    assert_replay_rejected(attacker, craft(attacker, assertion_id=assertion_id))
+    data = craft(attacker, assertion_id=assertion_id)
+    with CaptureQueriesContext(connection) as queries:
+        assert_replay_rejected(attacker, data)
+    # The cache refused it before the login transaction: nothing was written and rolled back.
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "saml_jit_federatedidentity"')]
     # Another IdP's assertion with the same ID is still independent.
     third = Browser(Client())
     login_once(third, assertion_id, IDP_B)

@@ -292,6 +292,17 @@ def test_response_issued_two_hours_ago(browser):
     rejected(browser, data, "stale_response")
 
 
+@pytest.mark.parametrize("sign_response", [True, False], ids=["signed-response", "signed-assertion-only"])
+def test_old_assertion_in_a_fresh_response(browser, settings, sign_response):
+    # A signed assertion issued an hour ago, still inside its own (long)
+    # validity, in a response issued now: a captured assertion re-wrapped
+    # (with sign_response=False the wrapper needs no IdP key at all).
+    data = craft(browser, now=-3600, lifetime=3 * 3600, response_issue_instant=0, sign_response=sign_response)
+    rejected(browser, data, "stale_response")
+    stock = stock_acs(browser, settings, data)
+    assert_stock_worse(stock)
+
+
 # ==========================================================================
 # Subject confirmation and audience
 

@@ -1,4 +1,4 @@
-"""Delete what saml_jit no longer needs: expired replay records and, optionally, old events."""
+"""Delete provisioning events past your retention period."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from saml_jit.models import ConsumedAssertion, ProvisioningEvent
-from saml_jit.replay import prune
+from saml_jit.models import ProvisioningEvent
+from saml_jit.replay import guard_window
 
 
 class Command(BaseCommand):
     help = (
-        "Delete consumed-assertion records past their assertion's lifetime; with --events-days N, also "
-        "delete provisioning events older than N days (your retention period)."
+        "Delete provisioning events older than --events-days N (your retention period). Events young enough "
+        "to still guard their assertion against a replay are always kept."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,17 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
 
     def handle(self, *args: Any, events_days: int | None = None, dry_run: bool = False, **options: Any) -> None:
-        now = timezone.now()
-        if events_days is not None and events_days < 1:
-            raise CommandError("--events-days must be at least 1.")
-        if dry_run:
-            replays = ConsumedAssertion.objects.filter(expires_at__lt=now).count()
-            self.stdout.write(f"{replays} expired replay record(s) would be deleted.")
-        else:
-            self.stdout.write(f"{prune(now)} expired replay record(s) deleted.")
         if events_days is None:
+            self.stdout.write("Nothing to do: give --events-days N to delete events older than N days.")
             return
-        old = ProvisioningEvent.objects.filter(created_at__lt=now - timedelta(days=events_days))
+        if events_days < 1:
+            raise CommandError("--events-days must be at least 1.")
+        now = timezone.now()
+        # The replay record is the login's event: never delete one that still guards.
+        cutoff = min(now - timedelta(days=events_days), now - guard_window())
+        old = ProvisioningEvent.objects.filter(created_at__lt=cutoff)
         if dry_run:
             self.stdout.write(f"{old.count()} event(s) older than {events_days} days would be deleted.")
         else:
