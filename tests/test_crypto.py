@@ -772,17 +772,20 @@ def test_config_selects_the_backend():
 
 @pytest.fixture
 def schema_validations(monkeypatch) -> list[str]:
-    """Every document pysaml2 validates against the SAML schema (the real validation still runs)."""
-    from saml2.xml import schema
+    """Every document pysaml2 has validated against the SAML schema (the real validation still runs)."""
+    from saml_jit import schema
 
     seen: list[str] = []
-    real = schema.validate
 
-    def counting(doc, validator=None):
-        seen.append(_doc(doc).tag.rpartition("}")[2])
-        return real(doc, validator)
+    def counting(real):
+        def validate(doc, validator=None):
+            seen.append(_doc(doc).tag.rpartition("}")[2])
+            return real(doc, validator)
 
-    monkeypatch.setattr(crypto, "saml2_validate_doc_with_schema", counting)  # behind saml_jit's gate
+        return validate
+
+    monkeypatch.setattr(crypto, "saml2_validate_doc_with_schema", counting(crypto.saml2_validate_doc_with_schema))
+    monkeypatch.setattr(schema, "validate", counting(schema.validate))
     return seen
 
 
