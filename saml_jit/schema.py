@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lxml import etree
+import saml2.xml.schema
 from saml2.xml.schema import XMLSchemaError
-from saml2.xml.schema import _schema_validator_default as _pysaml2_schema
 from saml2.xml.schema import validate as pysaml2_validate
 from xmlschema.names import XSD_BASE64_BINARY, XSD_NAMESPACE, XSI_NAMESPACE
 from xmlschema.validators import XsdAttribute, XsdElement
@@ -127,9 +127,11 @@ class _Base64:
         return True
 
 
+#: pysaml2's own validator (a private name of pysaml2 7.x: without it, no fast path).
+_pysaml2_schema: Any = getattr(saml2.xml.schema, "_schema_validator_default", None)
 _fast = _Fast()
 _base64: _Base64 | None = None
-_broken = False
+_broken = _pysaml2_schema is None
 
 
 def _schema() -> etree.XMLSchema | None:
