@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from lxml import etree
 import saml2.xml.schema
+from lxml import etree
 from saml2.xml.schema import XMLSchemaError
 from saml2.xml.schema import validate as pysaml2_validate
 from xmlschema.names import XSD_BASE64_BINARY, XSD_NAMESPACE, XSI_NAMESPACE
