@@ -11,7 +11,7 @@ if that happens.
 """
 
 from django.conf import settings
-from django.db import migrations
+from django.db import migrations, router
 
 
 def _target(apps):
@@ -28,13 +28,13 @@ def _target(apps):
 
 def add_index(apps, schema_editor):
     model, index = _target(apps)
-    if index is not None:
+    if index is not None and router.allow_migrate_model(schema_editor.connection.alias, model):
         schema_editor.add_index(model, index)
 
 
 def remove_index(apps, schema_editor):
     model, index = _target(apps)
-    if index is not None:
+    if index is not None and router.allow_migrate_model(schema_editor.connection.alias, model):
         schema_editor.remove_index(model, index)
 
 
