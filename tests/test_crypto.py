@@ -380,11 +380,13 @@ def test_pysaml2_verdict(case, backend):
 
 
 #: Where the xmlsec1 path ends in another exception than the in-process one.
-#: A garbled ciphertext decrypts to bytes that are not UTF-8: xmlsec1 writes
-#: them out and pysaml2 crashes decoding them (UnicodeDecodeError, which the
-#: ACS reports as a malformed response); libxmlsec1 in-process refuses to
-#: parse them, so pysaml2 finds no assertion. Both refuse the response.
-XMLSEC1_DIFFERS = {"encrypted, tampered ciphertext": "rejected:UnicodeDecodeError"}
+#: A garbled ciphertext decrypts to random bytes (the session key is random
+#: per minted response): usually not UTF-8, and xmlsec1 writes them out for
+#: pysaml2 to crash decoding them (UnicodeDecodeError, which the ACS reports
+#: as a malformed response); sometimes with a NUL in them, which the xmlsec1
+#: program itself refuses (so pysaml2 finds no assertion). libxmlsec1
+#: in-process always refuses to parse them: no assertion. All refuse.
+XMLSEC1_DIFFERS = {"encrypted, tampered ciphertext": {"rejected:UnicodeDecodeError", "rejected:no assertion"}}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -392,7 +394,7 @@ def test_backends_agree_exactly(case):
     """Same verdict, down to the exception type, with every backend."""
     verdicts = {backend: verdict(cached_client(backend), minted(case)) for backend in BACKENDS}
     if case in XMLSEC1_DIFFERS:
-        assert verdicts.pop("xmlsec1") == XMLSEC1_DIFFERS[case]
+        assert verdicts.pop("xmlsec1") in XMLSEC1_DIFFERS[case]
     assert len(set(verdicts.values())) == 1, verdicts
 
 
