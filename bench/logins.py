@@ -21,8 +21,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import Browser, person
-from tests.federation import IDP_A, SP_CERT
+from tests.conftest import Browser
+from tests.federation import SP_CERT
 
 SAML_JIT_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "saml_jit.backends.SamlJitBackend"]
 STOCK_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "djangosaml2.backends.Saml2Backend"]
@@ -82,16 +82,7 @@ def mint(prefix: str, count: int, *, encrypted: bool) -> list[tuple[Client, dict
     logins = []
     for i in range(count):
         browser = Browser(Client())
-        request_id = browser.start_login(IDP_A)
-        name_id = f"{prefix}-{i:06d}"
-        data = IDP_A.post_data(
-            sp_entity_id="http://testserver/saml2/metadata/",
-            acs_url="http://testserver/saml2/acs/",
-            name_id=name_id,
-            attributes=person(email=f"{name_id}@example.org", uid=[name_id]),
-            in_response_to=request_id,
-            encrypt_for_cert=SP_CERT if encrypted else None,
-        )
+        data = browser.answered_login(f"{prefix}-{i:06d}", encrypt_for_cert=SP_CERT if encrypted else None)
         logins.append((browser.client, data))
     return logins
 

@@ -53,6 +53,22 @@ class Browser:
             xml = base64.b64decode(match.group(1))
         return samlp.authn_request_from_string(xml).id
 
+    def answered_login(self, name_id: str, **kwargs) -> dict[str, str]:
+        """Start a login at IdP A; return its signed answer for ``name_id`` (not posted yet).
+
+        The person's email is ``<name_id>@example.org`` and uid ``name_id``;
+        ``kwargs`` go to ``TestIdP.post_data`` (e.g. ``encrypt_for_cert``).
+        """
+        request_id = self.start_login(IDP_A)
+        return IDP_A.post_data(
+            sp_entity_id=SP_ENTITY_ID,
+            acs_url=ACS_URL,
+            name_id=name_id,
+            attributes=person(email=f"{name_id}@example.org", uid=[name_id]),
+            in_response_to=request_id,
+            **kwargs,
+        )
+
     def post_response(self, idp: TestIdP = IDP_A, relay_state: str | None = None, **kwargs):
         kwargs.setdefault("sp_entity_id", SP_ENTITY_ID)
         kwargs.setdefault("acs_url", ACS_URL)

@@ -17,8 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import Browser, person
-from tests.federation import IDP_A
+from tests.conftest import Browser
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # no test transaction: real BEGIN/COMMIT, no savepoints
@@ -33,14 +32,7 @@ def queries_for_login(settings, product, name_id: str) -> int:
     acs_path, backends = product
     settings.AUTHENTICATION_BACKENDS = backends
     browser = Browser(Client())
-    request_id = browser.start_login(IDP_A)
-    data = IDP_A.post_data(
-        sp_entity_id="http://testserver/saml2/metadata/",
-        acs_url="http://testserver/saml2/acs/",
-        name_id=name_id,
-        attributes=person(email=f"{name_id}@example.org", uid=[name_id]),
-        in_response_to=request_id,
-    )
+    data = browser.answered_login(name_id)
     with CaptureQueriesContext(connection) as queries:
         response = browser.client.post(acs_path, data)
     assert response.status_code == 302, response.content[:300]
