@@ -174,7 +174,7 @@ SAML_SESSION_COOKIE_SAMESITE = env.str(
 SAML_CSP_HANDLER = ""
 # djangosaml2's own views (if mounted) use saml_jit's cached configuration and
 # in-process crypto too; saml_jit.urls' views always do.
-SAML_CONFIG_LOADER = "saml_jit.spconfig.config_loader"
+SAML_CONFIG_LOADER = "saml_jit.saml.config.config_loader"
 SAML_DEFAULT_BINDING = saml2.BINDING_HTTP_REDIRECT
 SAML_LOGOUT_REQUEST_PREFERRED_BINDING = saml2.BINDING_HTTP_REDIRECT
 

@@ -8,9 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from djangosaml2.backends import Saml2Backend
 
-from .assertions import from_session_info
-from .mapping import AssertionData
 from .provisioning import Outcome, provision
+from .saml.assertions import from_session_info
+from .saml.data import AssertionData
 
 #: Where the backend leaves the login's outcome for the ACS view.
 OUTCOME_ATTRIBUTE = "saml_jit_outcome"

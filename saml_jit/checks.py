@@ -10,9 +10,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
 from django.utils.module_loading import import_string
 
-from .conf import DEFAULT_ATTRIBUTE_MAP, KNOWN_KEYS, PER_IDP_KEYS, SYNC_MODES, USERNAME_SOURCES, app_settings
+from .conf import (
+    DEFAULT_ATTRIBUTE_MAP,
+    GLOBAL_DEFAULTS,
+    KNOWN_KEYS,
+    PER_IDP_KEYS,
+    SYNC_MODES,
+    USERNAME_SOURCES,
+    app_settings,
+)
 from .mapping import FORBIDDEN_FIELDS
 
 BACKEND = "saml_jit.backends.SamlJitBackend"
@@ -35,9 +45,40 @@ class Codes:
     IDP_INITIATED = "saml_jit.W002"
     SUPERUSER_ALLOWED = "saml_jit.W003"
     EXPIRY_MIDDLEWARE_MISSING = "saml_jit.W004"
+    CRYPTO_BACKEND_UNKNOWN = "saml_jit.E012"
+    SCIM_SUBJECT_ATTRIBUTE_UNKNOWN = "saml_jit.E013"
+    ERROR_TEMPLATE_MISSING = "saml_jit.E014"
+    IMPORT_FAILED = "saml_jit.E015"
+    REPLAY_CACHE_UNKNOWN = "saml_jit.E016"
+    BACKEND_HOOK_UNUSED = "saml_jit.W005"
+    POLICY_HOOK_UNUSED = "saml_jit.W006"
+    DEPRECATED_LOADER_PATH = "saml_jit.W007"
 
 
 class Hints:
+    CRYPTO_BACKEND_UNKNOWN = (
+        'Set SAML_JIT["CRYPTO_BACKEND"] to "xmlsec" (in-process, the default) or "xmlsec1" (pysaml2 starts the '
+        "xmlsec1 program). Until then every SAML request fails."
+    )
+    SCIM_SUBJECT_ATTRIBUTE_UNKNOWN = (
+        'Set SAML_JIT["SCIM_SUBJECT_ATTRIBUTE"] to "externalId" (the default) or "userName": the SCIM attribute '
+        "that equals the person's SAML subject. Until then every SCIM request fails."
+    )
+    ERROR_TEMPLATE_MISSING = (
+        'Create the template, or remove SAML_JIT["ERROR_TEMPLATE"] to use saml_jit/error.html: refused sign-ins '
+        "render it."
+    )
+    IMPORT_FAILED = "Point the setting at an importable callable (a dotted path), or remove it."
+    REPLAY_CACHE_UNKNOWN = 'Name a cache from CACHES in SAML_JIT["REPLAY_CACHE"] (a shared Redis or Memcached).'
+    BACKEND_HOOK_UNUSED = (
+        "saml_jit's flow does not call djangosaml2's backend hooks: move the logic to the saml_jit hook named "
+        "in the message (see the README, Customising the policy)."
+    )
+    POLICY_HOOK_UNUSED = (
+        "Policy.populate_user is no longer called: override Policy.populate_fields(request, profile, settings, "
+        "account, fields), which returns the fields to write."
+    )
+    DEPRECATED_LOADER_PATH = 'Set SAML_CONFIG_LOADER = "saml_jit.saml.config.config_loader".'
     REPLAY_STORE_UNSUPPORTED = (
         'Use SAML_JIT["REPLAY_STORE"] = "cache" with a shared Redis or Memcached cache: this database '
         "ignores the partial unique constraint that makes the login event the replay record, so a "
@@ -251,7 +292,10 @@ def _email_keyed(entity_id: str) -> bool:
 
 @register(Tags.security)
 def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+    return [*_signature_errors(), *_unsolicited_messages(), *_subject_warnings()]
+
+
+def _signature_errors() -> list[CheckMessage]:
     sp = _sp_config()
     # pysaml2's own defaults: assertions unsigned allowed, responses signed.
     signed = (
@@ -260,37 +304,189 @@ def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -
         or sp.get("want_assertions_or_response_signed", False)
     )
     if sp and not signed:
-        errors.append(
-            Error(
-                "SAML_CONFIG accepts unsigned assertions.", hint=Hints.UNSIGNED_ASSERTIONS, id=Codes.UNSIGNED_ASSERTIONS
-            )
-        )
-    if sp.get("allow_unsolicited"):
-        errors.append(
-            Error(
-                "SAML_CONFIG allows unsolicited responses from every IdP.",
-                hint=Hints.UNSOLICITED_GLOBAL,
-                id=Codes.UNSOLICITED_GLOBAL,
-            )
-        )
+        message = "SAML_CONFIG accepts unsigned assertions."
+        return [Error(message, hint=Hints.UNSIGNED_ASSERTIONS, id=Codes.UNSIGNED_ASSERTIONS)]
+    return []
+
+
+def _unsolicited_messages() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if _sp_config().get("allow_unsolicited"):
+        message = "SAML_CONFIG allows unsolicited responses from every IdP."
+        messages.append(Error(message, hint=Hints.UNSOLICITED_GLOBAL, id=Codes.UNSOLICITED_GLOBAL))
     initiated = sorted(
         e or "(all IdPs)" for e in ["", *_idp_entity_ids()] if app_settings.for_idp(e).ALLOW_IDP_INITIATED
     )
     if initiated:
-        errors.append(
-            Warning(
-                f"IdP-initiated login is on for {', '.join(initiated)}.",
-                hint=Hints.IDP_INITIATED,
-                id=Codes.IDP_INITIATED,
-            )
-        )
+        message = f"IdP-initiated login is on for {', '.join(initiated)}."
+        messages.append(Warning(message, hint=Hints.IDP_INITIATED, id=Codes.IDP_INITIATED))
+    return messages
+
+
+def _subject_warnings() -> list[CheckMessage]:
     several_idps = max(len(_idp_entity_ids()), _metadata_sources()) > 1
     if several_idps and any(_email_keyed(entity_id) for entity_id in ["", *_idp_entity_ids()]):
-        errors.append(
-            Warning(
-                "Identities are keyed by email while several IdPs are trusted.",
-                hint=Hints.EMAIL_SUBJECT_MULTI_IDP,
-                id=Codes.EMAIL_SUBJECT_MULTI_IDP,
-            )
-        )
+        message = "Identities are keyed by email while several IdPs are trusted."
+        return [Warning(message, hint=Hints.EMAIL_SUBJECT_MULTI_IDP, id=Codes.EMAIL_SUBJECT_MULTI_IDP)]
+    return []
+
+
+# ----------------------------------------------------------------------------
+# Values of the global settings
+
+
+#: Global settings that must be whole numbers, and the smallest value allowed.
+_NUMBERS = {
+    "MAX_RESPONSE_SIZE": 1,
+    "CLOCK_SKEW": 0,
+    "MAX_RESPONSE_AGE": 1,
+    "SCIM_MAX_BODY": 1,
+    "SCIM_PAGE_SIZE": 1,
+    "SCIM_REFUSAL_EVENT_INTERVAL": 0,
+}
+#: Global settings with a fixed set of values (the dedicated check ids have their own hint).
+_CHOICES: dict[str, tuple[tuple[str, ...], str, str | None]] = {
+    "CRYPTO_BACKEND": (("xmlsec", "xmlsec1"), Codes.CRYPTO_BACKEND_UNKNOWN, Hints.CRYPTO_BACKEND_UNKNOWN),
+    "SCIM_SUBJECT_ATTRIBUTE": (
+        ("externalId", "userName"),
+        Codes.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN,
+        Hints.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN,
+    ),
+    "REPLAY_STORE": (("database", "cache"), Codes.INVALID_SETTING, None),
+}
+
+
+def _raw_global(name: str) -> Any:
+    return app_settings.raw.get(name, GLOBAL_DEFAULTS[name])
+
+
+def _number_errors() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, lowest in _NUMBERS.items():
+        value = _raw_global(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            message = f"SAML_JIT[{name!r}] must be a whole number of at least {lowest}, not {value!r}."
+            errors.append(Error(message, id=Codes.INVALID_SETTING))
+    for name in ("CONFIG_MAX_AGE", "CONFIG_RETRY"):
+        value = _raw_global(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            message = f"SAML_JIT[{name!r}] must be a number of seconds (or None), not {value!r}."
+            errors.append(Error(message, id=Codes.INVALID_SETTING))
     return errors
+
+
+def _choice_errors() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, (allowed, code, hint) in _CHOICES.items():
+        value = _raw_global(name)
+        if value not in allowed:
+            message = f"SAML_JIT[{name!r}] must be one of {', '.join(map(repr, allowed))}, not {value!r}."
+            errors.append(Error(message, hint=hint, id=code))
+    return errors
+
+
+def _import_errors() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name in ("CONFIG_LOADER", "CONFIG_CACHE_KEY"):
+        value = _raw_global(name)
+        if not value or callable(value):
+            continue
+        try:
+            found = import_string(str(value))
+        except ImportError as exc:
+            found, error = None, str(exc)
+        else:
+            error = "" if callable(found) else "it is not callable"
+        if error:
+            message = f"SAML_JIT[{name!r}] cannot be used: {error}."
+            errors.append(Error(message, hint=Hints.IMPORT_FAILED, id=Codes.IMPORT_FAILED))
+    return errors
+
+
+def _environment_errors() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    try:
+        get_template(str(_raw_global("ERROR_TEMPLATE")))
+    except TemplateDoesNotExist:
+        message = f"The error template {_raw_global('ERROR_TEMPLATE')!r} does not exist."
+        errors.append(Error(message, hint=Hints.ERROR_TEMPLATE_MISSING, id=Codes.ERROR_TEMPLATE_MISSING))
+    store, alias = _raw_global("REPLAY_STORE"), _raw_global("REPLAY_CACHE")
+    if store == "cache" and alias not in settings.CACHES:
+        message = f"REPLAY_STORE is 'cache', but REPLAY_CACHE names {alias!r}, which is not in CACHES."
+        errors.append(Error(message, hint=Hints.REPLAY_CACHE_UNKNOWN, id=Codes.REPLAY_CACHE_UNKNOWN))
+    return errors
+
+
+@register(Tags.security)
+def check_values(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every global setting that can be wrong, checked before the first request needs it."""
+    return [*_number_errors(), *_choice_errors(), *_import_errors(), *_environment_errors()]
+
+
+# ----------------------------------------------------------------------------
+# Hooks that the flow never calls
+
+
+#: djangosaml2 backend hooks saml_jit's flow never calls -> the saml_jit hook to use instead.
+UNUSED_BACKEND_HOOKS = {
+    "is_authorized": "Policy.authorize",
+    "clean_attributes": "SAML_JIT['ATTRIBUTE_MAP'] (or Policy.populate_fields)",
+    "get_or_create_user": "Policy.plan / Policy.populate_fields",
+    "_update_user": "Policy.populate_fields",
+    "update_user": "Policy.populate_fields",
+    "configure_user": "Policy.populate_fields",
+    "save_user": "Policy.populate_fields",
+    "get_attribute_value": "SAML_JIT['ATTRIBUTE_MAP']",
+    "clean_user_main_attribute": "SAML_JIT['SUBJECT_ATTRIBUTE'] (identities bind on IdP and subject)",
+    "get_django_user_main_attribute": "SAML_JIT['SUBJECT_ATTRIBUTE'] (identities bind on IdP and subject)",
+    "get_django_user_main_attribute_lookup": "SAML_JIT['SUBJECT_ATTRIBUTE'] (identities bind on IdP and subject)",
+    "get_user_query_args": "SAML_JIT['SUBJECT_ATTRIBUTE'] (identities bind on IdP and subject)",
+}
+
+
+def _backend_classes() -> list[type]:
+    from .backends import SamlJitBackend
+
+    found = []
+    for path in settings.AUTHENTICATION_BACKENDS:
+        try:
+            backend = import_string(path)
+        except ImportError:
+            continue
+        if isinstance(backend, type) and issubclass(backend, SamlJitBackend) and backend is not SamlJitBackend:
+            found.append(backend)
+    return found
+
+
+def _overridden(cls: type, base: type, name: str) -> bool:
+    own = getattr(cls, name, None)
+    return own is not None and own is not getattr(base, name, None)
+
+
+@register(Tags.compatibility)
+def check_hooks(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Warn about hooks a site overrides that saml_jit never calls, naming the one to use."""
+    from .backends import SamlJitBackend
+
+    warnings: list[CheckMessage] = []
+    for backend in _backend_classes():
+        for hook, replacement in UNUSED_BACKEND_HOOKS.items():
+            if _overridden(backend, SamlJitBackend, hook):
+                message = f"{backend.__qualname__}.{hook} is never called by saml_jit; use {replacement}."
+                warnings.append(Warning(message, hint=Hints.BACKEND_HOOK_UNUSED, id=Codes.BACKEND_HOOK_UNUSED))
+    warnings.extend(_policy_hook_warnings())
+    if getattr(settings, "SAML_CONFIG_LOADER", None) == "saml_jit.spconfig.config_loader":
+        message = "SAML_CONFIG_LOADER names saml_jit.spconfig.config_loader, which moved."
+        warnings.append(Warning(message, hint=Hints.DEPRECATED_LOADER_PATH, id=Codes.DEPRECATED_LOADER_PATH))
+    return warnings
+
+
+def _policy_hook_warnings() -> list[CheckMessage]:
+    try:
+        policy = import_string(app_settings.POLICY)
+    except ImportError:
+        return []  # E007
+    if isinstance(policy, type) and callable(getattr(policy, "populate_user", None)):
+        message = f"{policy.__qualname__}.populate_user is never called by saml_jit."
+        return [Warning(message, hint=Hints.POLICY_HOOK_UNUSED, id=Codes.POLICY_HOOK_UNUSED)]
+    return []

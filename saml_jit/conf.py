@@ -17,10 +17,10 @@ the IdP's entity ID::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
@@ -246,47 +246,76 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+T = TypeVar("T")
+
+
+class _Global(Generic[T]):
+    """One global setting: read from ``settings.SAML_JIT`` on every access, converted to its type.
+
+    A value that cannot be converted raises here (and fails closed); the
+    system checks in :mod:`saml_jit.checks` report it at start-up instead.
+    """
+
+    def __init__(self, convert: Callable[[Any], T]) -> None:
+        self.convert = convert
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: AppSettings | None, owner: type | None = None) -> T:
+        if obj is None:
+            raise AttributeError(self.name)
+        return self.convert(obj.raw.get(self.name, GLOBAL_DEFAULTS[self.name]))
+
+
+def _optional_seconds(value: Any) -> float | None:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return float(value) if value else None
+
+
+def _optional(value: Any) -> Any:
+    return value or None
+
+
+def _mapping(value: Any) -> dict[str, dict[str, Any]]:
+    return dict(value or {})
+
+
 class AppSettings:
-    """Typed, lazy access to ``settings.SAML_JIT``."""
+    """Typed, lazy access to ``settings.SAML_JIT``: one property per global setting.
+
+    Per-IdP settings are read through :meth:`for_idp`. Nothing else in the
+    package reads ``settings.SAML_JIT``.
+    """
+
+    POLICY: _Global[str] = _Global(str)
+    ERROR_TEMPLATE: _Global[str] = _Global(str)
+    IDPS: _Global[dict[str, dict[str, Any]]] = _Global(_mapping)
+    MAX_RESPONSE_SIZE: _Global[int] = _Global(int)
+    REPLAY_STORE: _Global[str] = _Global(str)
+    REPLAY_CACHE: _Global[str] = _Global(str)
+    CLOCK_SKEW: _Global[int] = _Global(int)
+    MAX_RESPONSE_AGE: _Global[int] = _Global(int)
+    CRYPTO_BACKEND: _Global[str] = _Global(str)
+    #: A dotted path or a callable taking the request.
+    CONFIG_LOADER: _Global[Any] = _Global(_optional)
+    CONFIG_MAX_AGE: _Global[float | None] = _Global(_optional_seconds)
+    CONFIG_RETRY: _Global[float] = _Global(float)
+    CONFIG_CACHE: _Global[bool] = _Global(bool)
+    #: A dotted path or a callable ``request -> hashable``.
+    CONFIG_CACHE_KEY: _Global[Any] = _Global(_optional)
+    SCIM_SUBJECT_ATTRIBUTE: _Global[str] = _Global(str)
+    SCIM_HARD_DELETE: _Global[bool] = _Global(bool)
+    SCIM_MAX_BODY: _Global[int] = _Global(int)
+    SCIM_PAGE_SIZE: _Global[int] = _Global(int)
+    SCIM_REFUSAL_EVENT_INTERVAL: _Global[int] = _Global(int)
 
     @property
     def raw(self) -> dict[str, Any]:
+        """``settings.SAML_JIT`` as given (for the system checks)."""
         return dict(getattr(settings, "SAML_JIT", None) or {})
-
-    def _global(self, key: str) -> Any:
-        return self.raw.get(key, GLOBAL_DEFAULTS[key])
-
-    @property
-    def POLICY(self) -> str:
-        return self._global("POLICY")
-
-    @property
-    def ERROR_TEMPLATE(self) -> str:
-        return self._global("ERROR_TEMPLATE")
-
-    @property
-    def MAX_RESPONSE_SIZE(self) -> int:
-        return int(self._global("MAX_RESPONSE_SIZE"))
-
-    @property
-    def REPLAY_STORE(self) -> str:
-        return str(self._global("REPLAY_STORE"))
-
-    @property
-    def REPLAY_CACHE(self) -> str:
-        return str(self._global("REPLAY_CACHE"))
-
-    @property
-    def MAX_RESPONSE_AGE(self) -> int:
-        return int(self._global("MAX_RESPONSE_AGE"))
-
-    @property
-    def CLOCK_SKEW(self) -> int:
-        return int(self._global("CLOCK_SKEW"))
-
-    @property
-    def IDPS(self) -> dict[str, dict[str, Any]]:
-        return dict(self._global("IDPS") or {})
 
     def for_idp(self, entity_id: str) -> IdPSettings:
         """The effective settings for ``entity_id`` (defaults < global < IdP)."""

@@ -21,13 +21,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import EmailValidator
 
 from .conf import IdPSettings
+from .exceptions import Denied
+from .saml.data import AssertionData
 
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -52,61 +53,6 @@ FORBIDDEN_FIELDS = frozenset(
 IDENTIFIER = "identifier"
 EMAIL = "email"
 DISPLAY = "display"
-
-
-class Denied(Exception):
-    """A login refused for a stated reason.
-
-    ``code`` is stable and machine-readable (it is stored on the event);
-    ``message`` is for the administrator and never contains attribute values.
-    """
-
-    def __init__(self, code: str, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        #: Set when known, so the event still says who was refused.
-        self.subject = ""
-        self.user: Any = None
-
-
-@dataclass(frozen=True)
-class AssertionData:
-    """What a validated assertion said, as plain data.
-
-    ``attributes`` is keyed by every name an attribute carried (its ``Name``
-    and its ``FriendlyName``); values are exactly as in the XML.
-    ``duplicate_names`` lists names that occurred in more than one
-    ``<Attribute>`` element.
-    """
-
-    idp_entity_id: str
-    name_id: str | None = None
-    name_id_format: str = ""
-    assertion_id: str = ""
-    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    duplicate_names: frozenset[str] = frozenset()
-    not_on_or_after: datetime | None = None
-    in_response_to: str | None = None
-
-    def lookup(self, names: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-        """The first of ``names`` present (case-insensitively), with its values.
-
-        Names that differ only in case ("mail" and "MAIL") are one attribute:
-        their values are merged, so conflicting values are noticed rather
-        than one of them silently winning.
-        """
-        for name in names:
-            folded = name.casefold()
-            keys = [key for key in self.attributes if key.casefold() == folded]
-            if keys:
-                return keys[0], tuple(value for key in keys for value in self.attributes[key])
-        return None, ()
-
-    def is_duplicated(self, name: str) -> bool:
-        folded = name.casefold()
-        return any(duplicate.casefold() == folded for duplicate in self.duplicate_names)
 
 
 @dataclass(frozen=True)
@@ -344,8 +290,7 @@ def build_profile(
                 raise Denied("missing_attribute", f"The required attribute {required} is missing.", required)
         groups, overage = extract_groups(assertion, settings) if settings.manages_groups else ((), False)
     except Denied as denial:
-        denial.subject = subject
-        raise
+        raise denial.replace(subject=subject) from None
     return Profile(
         idp_entity_id=assertion.idp_entity_id,
         subject=subject,

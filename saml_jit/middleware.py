@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from . import grants
+from .provisioning import grants
 
 #: Session key holding the ISO time of the next expiry check.
 SESSION_NEXT_CHECK = "_saml_jit_next_check"

@@ -9,12 +9,10 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .saml.limits import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH  # SAML core §8.3
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import Group
-
-# SAML core §8.3.7: persistent identifiers are at most 256 characters.
-SUBJECT_MAX_LENGTH = 256
-ENTITY_ID_MAX_LENGTH = 1024
 
 #: The index saml_jit adds to the user model's table (migration 0006) so that
 #: a case-insensitive email look-up (first logins) does not read every user.
@@ -105,7 +103,7 @@ class EventKind(models.TextChoices):
 
 #: Event kinds that use an assertion up: the login it admitted, or its
 #: refusal by policy. At most one such event per (IdP, assertion ID): that
-#: row is the replay record (see :mod:`saml_jit.replay`).
+#: row is the replay record (see :mod:`saml_jit.provisioning.replay`).
 ASSERTION_CONSUMING_KINDS = (
     EventKind.CREATED,
     EventKind.LINKED,

@@ -8,15 +8,10 @@ clear error page and a 4xx status, never a 500.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import saml2
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from django.contrib import auth
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -27,50 +22,25 @@ from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import IdentityCache, OutstandingQueriesCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_fallback_login_redirect_url, validate_referral_url
-from saml2.response import (
-    DecryptionFailed,
-    IncorrectlySigned,
-    StatusError,
-    UnsolicitedResponse,
-    VerificationError,
-)
-from saml2.s_utils import RequestVersionTooHigh, RequestVersionTooLow
-from saml2.sigver import DecryptError, MissingKey, SigverError
-from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from . import events
-from .assertions import from_response
 from .backends import outcome_of
 from .conf import app_settings
-from .mapping import _has_control
-from .models import ENTITY_ID_MAX_LENGTH, EventKind
-from .response_checks import (
+from .exceptions import Rejected
+from .models import EventKind
+from .saml.assertions import from_response
+from .saml.config import CachedSPConfigMixin
+from .saml.errors import classify
+from .saml.logout import logout_issuer, verify_redirect_signature
+from .saml.response import (
     Inspection,
-    Rejected,
     check_claimed_destination,
+    claimed_issuer,
     inspect_document,
-    logout_issuer,
-    verify_redirect_signature,
     verify_response,
 )
-from .spconfig import CachedSPConfigMixin
 
 logger = logging.getLogger(__name__)
-
-SAML_ISSUER = "{urn:oasis:names:tc:SAML:2.0:assertion}Issuer"
-
-# (exception types, reason code, status) — first match wins.
-_REJECTIONS: tuple[tuple[tuple[type[BaseException], ...], str, int], ...] = (
-    ((DecryptionFailed, DecryptError), "decryption_failed", 400),
-    ((IncorrectlySigned, MissingKey, SigverError), "bad_signature", 400),
-    ((ResponseLifetimeExceed,), "expired", 400),
-    ((ToEarly,), "not_yet_valid", 400),
-    ((UnsolicitedResponse,), "unsolicited", 400),
-    ((StatusError,), "idp_status", 403),
-    ((RequestVersionTooLow, RequestVersionTooHigh), "unsupported_version", 400),
-    ((VerificationError,), "conditions_not_met", 400),
-    ((binascii.Error, ParseError, DefusedXmlException, UnicodeDecodeError), "malformed_response", 400),
-)
 
 REASONS: dict[str, Any] = {
     "missing_response": _("The request carried no SAML response."),
@@ -99,31 +69,6 @@ REASONS: dict[str, Any] = {
     "logout_bad_signature": _("The logout message's signature is not valid."),
     "unknown_issuer": _("The message comes from an identity provider this site does not trust."),
 }
-
-
-def classify(exc: BaseException) -> tuple[str, int]:
-    """A stable reason code and an HTTP status for a pysaml2 failure."""
-    for types, code, status in _REJECTIONS:
-        if isinstance(exc, types):
-            return code, status
-    if "AudienceRestriction" in str(exc):
-        return "wrong_audience", 400
-    return "invalid_response", 400
-
-
-def claimed_issuer(saml_response: str) -> str:
-    """The Issuer a rejected response *claims*, for the event. Never trusted."""
-    try:
-        root = fromstring(base64.b64decode(saml_response), forbid_dtd=True)
-    except Exception:
-        return ""
-    issuer = root.find(SAML_ISSUER)
-    if issuer is None:
-        issuer = root.find(f".//{SAML_ISSUER}")
-    text = (issuer.text or "").strip() if issuer is not None else ""
-    if len(text) > ENTITY_ID_MAX_LENGTH or _has_control(text):
-        return ""
-    return text
 
 
 def error_page(

@@ -11,7 +11,7 @@ from saml2.client import Saml2Client
 
 from saml_jit.backends import SamlJitBackend, outcome_of
 from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
-from saml_jit.spconfig import get_sp_config
+from saml_jit.saml.config import get_sp_config
 from tests.conftest import person
 from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, SP_ENTITY_ID
 

@@ -1,4 +1,4 @@
-"""The in-process crypto backend (saml_jit.crypto) against pysaml2's xmlsec1 path.
+"""The in-process crypto backend (saml_jit.saml.backend) against pysaml2's xmlsec1 path.
 
 Three layers:
 
@@ -11,7 +11,7 @@ Three layers:
 * a real login through the ACS view starts no subprocess.
 
 Responses are minted by :class:`saml_jit.testing.idp.TestIdP` (which signs
-with the xmlsec1 program) *before* anything is counted or timed.
+in-process) *before* anything is counted or timed.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ from saml2.sigver import (
 )
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from saml_jit import crypto, spconfig
+from saml_jit.saml import adapter, security
+from saml_jit.saml import config as spconfig
+from saml_jit.saml.backend import XmlSecBackend, get_backend
 from saml_jit.testing.idp import _cert_base64
 from tests.conftest import person
 from tests.federation import (
@@ -134,7 +136,7 @@ def sp_config(backend: str):
 def make_client(backend: str) -> Saml2Client:
     client = Saml2Client(sp_config(backend))
     if backend.endswith("+install"):
-        crypto.install(client)
+        adapter.install(client)
     return client
 
 
@@ -408,7 +410,7 @@ def xmlsec1_backend() -> CryptoBackendXmlSec1:
 
 @pytest.fixture(params=["xmlsec1", "xmlsec"])
 def backend(request):
-    return xmlsec1_backend() if request.param == "xmlsec1" else crypto.XmlSecBackend()
+    return xmlsec1_backend() if request.param == "xmlsec1" else XmlSecBackend()
 
 
 @pytest.fixture(scope="module")
@@ -434,7 +436,7 @@ def test_valid_signature_der_and_bytes():
     der.write_bytes(x509.load_pem_x509_certificate(IDP_A_CERT.read_bytes()).public_bytes(Encoding.DER))
     try:
         response_id, assertion_id = ids(xml)
-        backend = crypto.XmlSecBackend()
+        backend = XmlSecBackend()
         assert backend.validate_signature(xml.encode(), str(der), "der", RESPONSE_NODE, response_id)
         assert backend.validate_signature(xml, str(der), "der", ASSERTION_NODE, assertion_id)
     finally:
@@ -482,7 +484,7 @@ def test_reference_to_another_element():
     xml = xsw_signature_moved_to_evil(signed)
     assert xmlsec1_backend().validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, "id-evil") is True
     with pytest.raises(XmlsecError, match="Reference"):
-        crypto.XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, "id-evil")
+        XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, "id-evil")
 
 
 def _edit_signed_info(xml: str, edit: Callable[[etree._Element], None]) -> str:
@@ -548,7 +550,7 @@ def test_signature_profile_enforced(edit, signed):
     """Shapes SAML's signature profile forbids: refused by the backend itself (SignedInfo edits
     also break the signature value, so xmlsec1 refuses them too, for that reason)."""
     xml = _edit_signed_info(signed, edit)
-    for backend in (crypto.XmlSecBackend(), xmlsec1_backend()):
+    for backend in (XmlSecBackend(), xmlsec1_backend()):
         with pytest.raises(XmlsecError):
             backend.validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, ids(signed)[1])
 
@@ -557,7 +559,7 @@ def test_object_element_refused(signed):
     root = _doc(signed)
     etree.SubElement(root.find(ASSERTION).find(SIGNATURE), f"{{{DS}}}Object").text = "x"
     with pytest.raises(XmlsecError, match="Object"):
-        crypto.XmlSecBackend().validate_signature(_xml(root), str(IDP_A_CERT), "pem", ASSERTION_NODE, ids(signed)[1])
+        XmlSecBackend().validate_signature(_xml(root), str(IDP_A_CERT), "pem", ASSERTION_NODE, ids(signed)[1])
 
 
 def test_xml_id_twin_refused(signed):
@@ -566,25 +568,25 @@ def test_xml_id_twin_refused(signed):
     twin = etree.SubElement(root.find(f"{{{SAMLP}}}Status"), f"{{{SAMLP}}}StatusMessage")
     twin.set("{http://www.w3.org/XML/1998/namespace}id", assertion_id)
     with pytest.raises(XmlsecError, match="carry the ID"):
-        crypto.XmlSecBackend().validate_signature(_xml(root), str(IDP_A_CERT), "pem", ASSERTION_NODE, assertion_id)
+        XmlSecBackend().validate_signature(_xml(root), str(IDP_A_CERT), "pem", ASSERTION_NODE, assertion_id)
 
 
 def test_doctype_refused(signed):
     body = signed.split("?>", 1)[1]
     xml = '<?xml version="1.0"?><!DOCTYPE r [<!ATTLIST ns1:Assertion ID ID #IMPLIED>]>' + body
     with pytest.raises(XmlsecError, match="document type"):
-        crypto.XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, ids(signed)[1])
+        XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, ids(signed)[1])
 
 
 def test_entity_expansion_refused():
     xml = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><r ID="x">&a;</r>'
     with pytest.raises(XmlsecError):
-        crypto.XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", "r", "x")
+        XmlSecBackend().validate_signature(xml, str(IDP_A_CERT), "pem", "r", "x")
 
 
 def test_missing_id_refused(signed):
     with pytest.raises(XmlsecError):
-        crypto.XmlSecBackend().validate_signature(signed, str(IDP_A_CERT), "pem", ASSERTION_NODE, None)
+        XmlSecBackend().validate_signature(signed, str(IDP_A_CERT), "pem", ASSERTION_NODE, None)
 
 
 # -- decryption ----------------------------------------------------------------
@@ -596,7 +598,7 @@ def encrypted() -> str:
 
 
 def test_decrypt_matches_xmlsec1(encrypted):
-    ours = crypto.XmlSecBackend().decrypt(encrypted, str(SP_KEY))
+    ours = XmlSecBackend().decrypt(encrypted, str(SP_KEY))
     theirs = xmlsec1_backend().decrypt(encrypted, str(SP_KEY))
     assert ours == theirs
     assert "EncryptedData" not in ours and SUBJECT in ours
@@ -619,7 +621,7 @@ def test_security_context_decrypt_tries_every_key(encrypted):
         {"key_file": str(ROGUE_KEY), "cert_file": str(ROGUE_CERT)},
         {"key_file": str(SP_KEY), "cert_file": str(SP_CERT)},
     ]
-    sec = crypto.security_context(conf)
+    sec = security.security_context(conf)
     assert SUBJECT in sec.decrypt(encrypted)
     sec.enc_key_files = [str(ROGUE_KEY)]
     with pytest.raises(DecryptError):
@@ -631,7 +633,7 @@ def test_retrieval_method_must_stay_in_document(encrypted):
     key_info = next(root.iter(f"{{{DS}}}KeyInfo"))
     etree.SubElement(key_info, f"{{{DS}}}RetrievalMethod", URI="http://attacker.example/key")
     with pytest.raises(DecryptError, match="RetrievalMethod"):
-        crypto.XmlSecBackend().decrypt(_xml(root), str(SP_KEY))
+        XmlSecBackend().decrypt(_xml(root), str(SP_KEY))
 
 
 def _key_as_sibling(xml: str, uri: str | None = None) -> str:
@@ -658,13 +660,13 @@ def test_decrypt_key_reached_by_retrieval_method(backend, encrypted):
 
 def test_retrieval_method_to_unknown_key_refused(encrypted):
     with pytest.raises(DecryptError, match="exactly one"):
-        crypto.XmlSecBackend().decrypt(_key_as_sibling(encrypted, uri="#EK_nowhere"), str(SP_KEY))
+        XmlSecBackend().decrypt(_key_as_sibling(encrypted, uri="#EK_nowhere"), str(SP_KEY))
 
 
 def test_backend_is_thread_safe(signed, encrypted):
     from concurrent.futures import ThreadPoolExecutor
 
-    backend = crypto.XmlSecBackend()
+    backend = XmlSecBackend()
     _, assertion_id = ids(signed)
 
     def work(i: int) -> bool:
@@ -697,7 +699,7 @@ AUTHN_REQUEST = "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest"
 
 def test_sign_statement_is_byte_identical_to_xmlsec1():
     xml = authn_request_xml()
-    ours = crypto.XmlSecBackend().sign_statement(xml, AUTHN_REQUEST, str(SP_KEY), "id-authn-0001")
+    ours = XmlSecBackend().sign_statement(xml, AUTHN_REQUEST, str(SP_KEY), "id-authn-0001")
     theirs = xmlsec1_backend().sign_statement(xml, AUTHN_REQUEST, str(SP_KEY), "id-authn-0001")
     assert ours == theirs
 
@@ -705,7 +707,7 @@ def test_sign_statement_is_byte_identical_to_xmlsec1():
 @pytest.mark.parametrize("signer", ["xmlsec", "xmlsec1"])
 @pytest.mark.parametrize("verifier", ["xmlsec", "xmlsec1"])
 def test_sign_then_verify_across_backends(signer, verifier):
-    backends = {"xmlsec": crypto.XmlSecBackend(), "xmlsec1": xmlsec1_backend()}
+    backends = {"xmlsec": XmlSecBackend(), "xmlsec1": xmlsec1_backend()}
     signed_xml = backends[signer].sign_statement(authn_request_xml(), AUTHN_REQUEST, str(SP_KEY), "id-authn-0001")
     assert backends[verifier].validate_signature(signed_xml, str(SP_CERT), "pem", AUTHN_REQUEST, "id-authn-0001")
     with pytest.raises(XmlsecError):
@@ -719,7 +721,7 @@ def test_sign_then_verify_across_backends(signer, verifier):
 
 
 def test_sign_statement_errors():
-    backend = crypto.XmlSecBackend()
+    backend = XmlSecBackend()
     with pytest.raises(XmlsecError):
         backend.sign_statement(authn_request_xml(), AUTHN_REQUEST, str(SP_KEY), "id-other")
     unsigned = str(samlp.AuthnRequest(id="id-x", version="2.0", issue_instant="2024-01-01T00:00:00Z"))
@@ -730,7 +732,7 @@ def test_sign_statement_errors():
 @pytest.mark.parametrize("encrypter", ["xmlsec", "xmlsec1"])
 @pytest.mark.parametrize("decrypter", ["xmlsec", "xmlsec1"])
 def test_encrypt_assertion_across_backends(encrypter, decrypter):
-    backends = {"xmlsec": crypto.XmlSecBackend(), "xmlsec1": xmlsec1_backend()}
+    backends = {"xmlsec": XmlSecBackend(), "xmlsec1": xmlsec1_backend()}
     response = samlp.Response(
         id="id-r",
         version="2.0",
@@ -760,11 +762,11 @@ def test_encrypt_assertion_across_backends(encrypter, decrypter):
 
 def test_config_selects_the_backend():
     conf = sp_config("xmlsec")
-    assert conf.crypto_backend == crypto.BACKEND_NAME
+    assert conf.crypto_backend == adapter.BACKEND_NAME
     assert conf.xmlsec_binary is None
-    assert isinstance(conf.metadata.security.crypto, crypto.XmlSecBackend)
+    assert isinstance(conf.metadata.security.crypto, XmlSecBackend)
     first, second = Saml2Client(conf), Saml2Client(conf)
-    assert first.sec.crypto is second.sec.crypto is crypto.get_backend()
+    assert first.sec.crypto is second.sec.crypto is get_backend()
     assert isinstance(first.sec.sec_backend, RSACrypto)
     assert first.sec.sec_backend is second.sec.sec_backend  # the SP key is loaded once
 
@@ -775,7 +777,7 @@ def test_config_selects_the_backend():
 @pytest.fixture
 def schema_validations(monkeypatch) -> list[str]:
     """Every document pysaml2 has validated against the SAML schema (the real validation still runs)."""
-    from saml_jit import schema
+    from saml_jit.saml import schema
 
     seen: list[str] = []
 
@@ -786,7 +788,7 @@ def schema_validations(monkeypatch) -> list[str]:
 
         return validate
 
-    monkeypatch.setattr(crypto, "saml2_validate_doc_with_schema", counting(crypto.saml2_validate_doc_with_schema))
+    monkeypatch.setattr(security, "saml2_validate_doc_with_schema", counting(security.saml2_validate_doc_with_schema))
     monkeypatch.setattr(schema, "validate", counting(schema.validate))
     return seen
 
@@ -805,7 +807,7 @@ def schema_validations(monkeypatch) -> list[str]:
 def test_each_document_is_schema_validated_once(monkeypatch, schema_validations, mint_kwargs, xmlsec1_path, in_process):
     xml = mint(**mint_kwargs)
     # pysaml2's own path, with the validator gate in place: unchanged.
-    monkeypatch.setattr("saml2.sigver.validate_doc_with_schema", crypto._validate_doc_with_schema)
+    monkeypatch.setattr("saml2.sigver.validate_doc_with_schema", security._validate_doc_with_schema)
     assert verdict(make_client("xmlsec1"), xml) == f"accepted:{SUBJECT}"
     assert schema_validations == xmlsec1_path
     schema_validations.clear()
@@ -860,22 +862,22 @@ def test_unknown_setting_refused(settings):
 
 def test_install_swaps_an_existing_client():
     client = Saml2Client(sp_config("xmlsec1"))
-    assert crypto.install(client) is client
-    assert client.sec.crypto is crypto.get_backend()
+    assert adapter.install(client) is client
+    assert client.sec.crypto is get_backend()
 
 
 def test_without_enable_the_backend_name_fails_closed():
-    crypto.disable()
+    adapter.disable()
     try:
-        assert not crypto.is_enabled()
+        assert not adapter.is_enabled()
         conf = sp_config("xmlsec")  # build_sp_config() enables it again...
-        assert crypto.is_enabled()
-        crypto.disable()
+        assert adapter.is_enabled()
+        adapter.disable()
         with pytest.raises(SigverError, match="Unknown crypto_backend"):
             Saml2Client(conf)  # ...but a client built while it is off is refused, not downgraded
     finally:
-        crypto.enable()
-    assert crypto.is_enabled()
+        adapter.enable()
+    assert adapter.is_enabled()
 
 
 def test_no_xmlsec1_program_needed(monkeypatch):
@@ -924,7 +926,7 @@ def test_no_subprocess_building_config_and_parsing(spawns, case):
 
 @pytest.mark.django_db
 def test_full_login_through_the_acs_starts_no_subprocess(client, settings, spawns):
-    settings.SAML_CONFIG_LOADER = "saml_jit.spconfig.config_loader"
+    settings.SAML_CONFIG_LOADER = "saml_jit.saml.config.config_loader"
     settings.SAML_JIT = {"CRYPTO_BACKEND": "xmlsec"}
     from tests.conftest import Browser
 
@@ -941,7 +943,7 @@ def test_full_login_through_the_acs_starts_no_subprocess(client, settings, spawn
         in_response_to=request_id,
         encrypt_for_cert=SP_CERT,
     )
-    counter.commands.clear()  # minting (the test IdP signs with xmlsec1) is not the SP's work
+    counter.commands.clear()  # minting is the IdP's work, not the SP's
     response = client.post(reverse("saml2_acs"), data)
     assert response.status_code == 302, response.content[:500]
     assert client.session.get("_auth_user_id")
@@ -959,7 +961,7 @@ def test_full_login_with_install_hook(client, settings, spawns, monkeypatch):
     class InstalledClient(saml_jit.views.Saml2Client):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            crypto.install(self)
+            adapter.install(self)
 
     monkeypatch.setattr(saml_jit.views, "Saml2Client", InstalledClient)
     settings.SAML_JIT = {"CRYPTO_BACKEND": "xmlsec1"}
@@ -1004,7 +1006,7 @@ def test_print_timings(capsys, settings):
             ms = _median_ms(lambda c=client, x=xml: parse(c, x), 15 if backend == "xmlsec1" else 50)
             lines.append(f"parse_authn_request_response [{label}] {backend:8s}: {ms:8.2f} ms (median)")
     a_id = ids(signed_xml)[1]
-    ours, theirs = crypto.XmlSecBackend(), xmlsec1_backend()
+    ours, theirs = XmlSecBackend(), xmlsec1_backend()
     for name, backend, rounds in (("xmlsec1", theirs, 15), ("xmlsec", ours, 200)):
         ms = _median_ms(
             lambda b=backend: b.validate_signature(signed_xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, a_id), rounds
@@ -1039,7 +1041,7 @@ def test_test_idp_signs_and_encrypts_in_process(spawns):
     from saml_jit.testing.idp import TestIdP
 
     idp = TestIdP(IDP_A.entity_id, IDP_A.key_file, IDP_A.cert_file, IDP_A.base_url)
-    crypto.install(idp.server)
+    adapter.install(idp.server)
     counter = spawns()
     signed_xml = mint(idp)
     encrypted_xml = mint(idp, encrypt_for_cert=SP_CERT)

@@ -16,8 +16,9 @@ from saml_jit.policy import (
     LINK,
     UPDATE,
     USERNAME_ATTEMPTS,
+    AccountPlan,
     AccountState,
-    Plan,
+    LoginState,
     Policy,
     email_domain_allowed,
     get_policy,
@@ -54,7 +55,7 @@ def account(**kwargs) -> AccountState:
     return AccountState(**values)
 
 
-def plan(profile=None, settings=None, **kwargs) -> Plan:
+def plan(profile=None, settings=None, **kwargs) -> AccountPlan:
     kwargs.setdefault("bound", None)
     return plan_login(profile or make_profile(), settings or make_settings(), username_field=USERNAME, **kwargs)
 
@@ -71,7 +72,7 @@ def denied(profile=None, settings=None, **kwargs) -> Denied:
 class TestCreate:
     def test_create_with_all_fields(self):
         result = plan()
-        assert result == Plan(
+        assert result == AccountPlan(
             CREATE,
             None,
             {"email": "alice@example.org", "first_name": "Alice", "last_name": "Liddell", "username": "alice"},
@@ -92,7 +93,7 @@ class TestCreate:
         assert (result.action, result.is_active) == (CREATE, False)
 
     def test_empty_profile(self):
-        assert plan(make_profile({})) == Plan(CREATE, None, {}, {}, True)
+        assert plan(make_profile({})) == AccountPlan(CREATE, None, {}, {}, True)
 
     def test_email_match_checked_before_creation(self):
         # An email clash must not fall through to "create a second account".
@@ -108,7 +109,7 @@ class TestUpdate:
             {"email": "alice@example.org", "first_name": "Alicia", "last_name": "Smith", "username": "alice"}
         )
         result = plan(profile, bound=account())
-        assert result == Plan(
+        assert result == AccountPlan(
             UPDATE,
             7,
             {"first_name": "Alicia", "last_name": "Smith"},
@@ -198,7 +199,7 @@ class TestLink:
             settings,
             email_match=account(pk=42, fields={"email": "alice@example.org", "first_name": "Al", "username": "al"}),
         )
-        assert result == Plan(LINK, 42, {"first_name": "Alicia"}, {"first_name": ["Al", "Alicia"]}, True)
+        assert result == AccountPlan(LINK, 42, {"first_name": "Alicia"}, {"first_name": ["Al", "Alicia"]}, True)
 
     def test_link_respects_on_create(self):
         settings = make_settings(LINK_BY_EMAIL=True, SYNC={"first_name": "on_create"})
@@ -344,20 +345,16 @@ class TestPolicyHooks:
 
     def test_plan_uses_create_users(self):
         settings = make_settings(CREATE_USERS=False)
-        with pytest.raises(Denied) as info:
-            Policy().plan(None, make_profile(), settings, username_field=USERNAME, bound=None, email_match=None)
-        assert info.value.code == "creation_disabled"
+        result = Policy().plan(None, make_profile(), settings, LoginState(bound=None))
+        assert result.denial is not None and result.denial.code == "creation_disabled"
 
     def test_plan_overridable_signup_hook(self):
         class ClosedPolicy(Policy):
             def is_open_for_signup(self, request, profile, settings):
                 return False
 
-        with pytest.raises(Denied) as info:
-            ClosedPolicy().plan(
-                None, make_profile(), make_settings(), username_field=USERNAME, bound=None, email_match=None
-            )
-        assert info.value.code == "creation_disabled"
+        result = ClosedPolicy().plan(None, make_profile(), make_settings(), LoginState(bound=None))
+        assert result.denial is not None and result.denial.code == "creation_disabled"
 
 
 # ------------------------------------------------------------ get_policy

@@ -21,10 +21,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection
 
-from saml_jit import provisioning
 from saml_jit.mapping import AssertionData
 from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
 from saml_jit.provisioning import ATTEMPTS, provision
+from saml_jit.provisioning import login as provisioning
 from tests.federation import IDP_A, IDP_B
 
 User = get_user_model()

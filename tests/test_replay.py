@@ -19,9 +19,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from saml_jit import events, replay
+from saml_jit import events
 from saml_jit.models import ASSERTION_CONSUMING_KINDS, EventKind, FederatedIdentity, ProvisioningEvent
 from saml_jit.policy import Policy
+from saml_jit.provisioning import replay
 from tests.conftest import Browser
 from tests.federation import IDP_A, IDP_B
 from tests.test_security import Snapshot, assert_refused, attrs, craft, post, stock_acs
@@ -165,7 +166,7 @@ def test_denial_consumes_the_assertion(browser, settings):
 class ExplodingPolicy(Policy):
     """Fails inside the login transaction, before its event (the replay record) is written."""
 
-    def populate_user(self, request, user, profile, plan):
+    def populate_fields(self, request, profile, settings, account, fields):
         raise RuntimeError("the login transaction fails")
 
 

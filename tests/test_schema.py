@@ -1,4 +1,4 @@
-"""saml_jit.schema: libxml2 answers for pysaml2's schema validator, never differently.
+"""saml_jit.saml.schema: libxml2 answers for pysaml2's schema validator, never differently.
 
 pysaml2 validates ``str(item)`` — its own serialisation of the parsed
 Response or Assertion — so every document here goes through that same
@@ -24,7 +24,7 @@ from saml2 import saml, samlp
 from saml2.xml.schema import XMLSchemaError
 from saml2.xml.schema import validate as pysaml2_validate
 
-from saml_jit import schema
+from saml_jit.saml import schema
 from tests.federation import SP_CERT
 from tests.test_crypto import CASES, mint, minted
 

@@ -48,7 +48,7 @@ def crypto_backend(request, monkeypatch):
     """Every case runs with both signature backends: in-process and pysaml2's xmlsec1 program."""
     if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
         pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.spconfig.crypto_backend", lambda: request.param)
+    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
     return request.param
 
 

@@ -1,4 +1,4 @@
-"""The cached pysaml2 SP configuration (saml_jit.spconfig)."""
+"""The cached pysaml2 SP configuration (saml_jit.saml.config)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from djangosaml2.conf import get_config
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 
-from saml_jit import crypto, spconfig
+from saml_jit.saml import config as spconfig
+from saml_jit.saml import keys
+from saml_jit.saml.adapter import BACKEND_NAME
+from saml_jit.saml.backend import XmlSecBackend
 from tests.conftest import Browser, person
 from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, IDP_B, SP_ENTITY_ID
 
-LOADER = "saml_jit.spconfig.config_loader"
+LOADER = "saml_jit.saml.config.config_loader"
 loader_calls: list[object] = []
 
 
@@ -91,6 +94,19 @@ def test_djangosaml2_get_config_uses_the_cache(settings):
     assert spconfig.get_sp_config() is first
 
 
+def test_former_loader_path_still_works(settings):
+    """Settings written for earlier releases name saml_jit.spconfig.config_loader."""
+    import saml_jit.spconfig
+
+    settings.SAML_CONFIG_LOADER = "saml_jit.spconfig.config_loader"
+    first = get_config(None, rf.get("/"))
+    assert first is spconfig.get_sp_config()
+    assert saml_jit.spconfig.get_sp_config() is first
+    assert saml_jit.spconfig.refresh is spconfig.refresh
+    assert saml_jit.spconfig.CachedSPConfigMixin is spconfig.CachedSPConfigMixin
+    assert saml_jit.spconfig.build_sp_config is spconfig.build_sp_config
+
+
 def test_mixin_reads_the_cache():
     class View(spconfig.CachedSPConfigMixin):
         pass
@@ -100,8 +116,8 @@ def test_mixin_reads_the_cache():
 
 def test_cached_config_uses_the_selected_backend(settings):
     conf = spconfig.get_sp_config()
-    assert conf.crypto_backend == crypto.BACKEND_NAME
-    assert isinstance(Saml2Client(conf).sec.crypto, crypto.XmlSecBackend)
+    assert conf.crypto_backend == BACKEND_NAME
+    assert isinstance(Saml2Client(conf).sec.crypto, XmlSecBackend)
     settings.SAML_JIT = {"CRYPTO_BACKEND": "xmlsec1"}
     conf = spconfig.get_sp_config()
     assert conf.crypto_backend == "xmlsec1"
@@ -336,9 +352,9 @@ def test_legacy_loader_adopted(settings):
     """A plain pysaml2 loader still gets the in-process backend (and its metadata store too)."""
     settings.SAML_JIT = {"CONFIG_LOADER": "tests.test_spconfig.legacy_loader"}
     conf = spconfig.get_sp_config()
-    assert conf.crypto_backend == crypto.BACKEND_NAME
-    assert isinstance(conf.metadata.security.crypto, crypto.XmlSecBackend)
-    assert isinstance(Saml2Client(conf).sec.crypto, crypto.XmlSecBackend)
+    assert conf.crypto_backend == BACKEND_NAME
+    assert isinstance(conf.metadata.security.crypto, XmlSecBackend)
+    assert isinstance(Saml2Client(conf).sec.crypto, XmlSecBackend)
 
 
 def test_request_dependent_loader_with_cache_key(settings):
@@ -364,7 +380,7 @@ def test_cache_opt_out(settings):
     second = spconfig.get_sp_config(request)
     assert first is not second
     assert loader_calls == [request, request]  # the loader sees the request, as with djangosaml2
-    assert first.crypto_backend == crypto.BACKEND_NAME
+    assert first.crypto_backend == BACKEND_NAME
 
 
 def test_loader_cannot_wrap_itself(settings):
@@ -474,7 +490,7 @@ def test_print_config_build_times(capsys):
         return statistics.median(samples)
 
     def cold():
-        crypto._rsa_cache.clear()
+        keys._rsa_cache.clear()
         spconfig.refresh()
         return spconfig.get_sp_config()
 

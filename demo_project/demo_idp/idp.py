@@ -12,7 +12,7 @@ from pathlib import Path
 
 from saml2.metadata import entity_descriptor
 
-from saml_jit.spconfig import get_sp_config
+from saml_jit.saml.config import get_sp_config
 from saml_jit.testing.idp import TestIdP, generate_keypair
 
 

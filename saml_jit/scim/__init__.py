@@ -3,12 +3,14 @@
 The protocol (routing, validation, filters, PATCH, errors, discovery) is
 ``scim2-server`` and ``scim2-models``; this package connects them to Django:
 
-* :mod:`.auth` — bearer tokens of :class:`~saml_jit.models.ScimClient`;
+* :mod:`.auth` — checking the bearer token of a request against the
+  :class:`~saml_jit.models.ScimClient` tokens (minted by :mod:`saml_jit.tokens`);
 * :mod:`.resources` — the User and Group schemas served;
 * :mod:`.filters` — a filter tree to a Django ``Q``;
-* :mod:`.adapters` — Django users and groups to SCIM resources and back,
-  validated like SAML attributes;
-* :mod:`.lifecycle` — deactivation, reactivation and session revocation;
+* :mod:`.users`, :mod:`.groups` (and :mod:`.common`) — Django users and
+  groups to SCIM resources and back, validated like SAML attributes, written
+  through :mod:`saml_jit.provisioning` (the same account, identity and
+  lifecycle functions as a SAML login);
 * :mod:`.storage` — the scoped storage the protocol handler calls;
 * :mod:`.views`, :mod:`.urls` — the Django view.
 

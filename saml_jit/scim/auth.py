@@ -1,19 +1,16 @@
-"""Bearer tokens for SCIM clients: created once, stored as a hash, revocable.
+"""Which SCIM client a request comes from, and the refusals.
 
-A token is ``saml_jit_scim_`` followed by 32 random bytes (URL-safe base64);
-the prefix lets secret scanners recognise a leaked token. Only its SHA-256
-hash is stored. A refused token is never stored or logged, and refusals are
-recorded as events at most once per client address per
+Tokens are minted, hashed and revoked in :mod:`saml_jit.tokens` (their names
+stay importable from here). A refused token is never stored or logged, and
+refusals are recorded as events at most once per client address per
 ``SCIM_REFUSAL_EVENT_INTERVAL`` seconds (kept in the Django cache, so every
 node shares the limit).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-import secrets
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -22,36 +19,15 @@ from django.utils import timezone
 
 from .. import events
 from ..models import EventKind, EventSource, ScimClient
+from ..tokens import TOKEN_PREFIX, create_client, hash_token, new_token, revoke
 from . import conf
+
+__all__ = ["TOKEN_PREFIX", "authenticate", "bearer_token", "create_client", "hash_token", "new_token", "revoke"]
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PREFIX = "saml_jit_scim_"  # noqa: S105 - a prefix, not a secret
 #: How stale ``last_used_at`` may get before a request writes it again.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def new_token() -> tuple[str, str]:
-    """A fresh token and its hash."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return token, hash_token(token)
-
-
-def create_client(name: str, idp_entity_id: str) -> tuple[ScimClient, str]:
-    """Create a client; return it with its token (the only time the token exists)."""
-    token, digest = new_token()
-    client = ScimClient.objects.create(name=name, idp_entity_id=idp_entity_id, token_hash=digest)
-    logger.info("saml_jit SCIM client %s created for idp=%s", client.pk, idp_entity_id)
-    return client, token
-
-
-def revoke(client: ScimClient) -> None:
-    ScimClient.objects.filter(pk=client.pk).update(revoked=True, revoked_at=timezone.now())
-    logger.info("saml_jit SCIM client %s revoked", client.pk)
 
 
 def bearer_token(request: HttpRequest) -> str | None:

@@ -12,7 +12,7 @@ SUBJECT_ATTRIBUTES = (SUBJECT_EXTERNAL_ID, SUBJECT_USERNAME)
 
 
 def subject_attribute() -> str:
-    value = str(app_settings._global("SCIM_SUBJECT_ATTRIBUTE"))
+    value = app_settings.SCIM_SUBJECT_ATTRIBUTE
     if value not in SUBJECT_ATTRIBUTES:
         raise ImproperlyConfigured(
             f"SAML_JIT['SCIM_SUBJECT_ATTRIBUTE'] must be one of {', '.join(SUBJECT_ATTRIBUTES)}."
@@ -21,16 +21,16 @@ def subject_attribute() -> str:
 
 
 def hard_delete() -> bool:
-    return bool(app_settings._global("SCIM_HARD_DELETE"))
+    return app_settings.SCIM_HARD_DELETE
 
 
 def max_body() -> int:
-    return int(app_settings._global("SCIM_MAX_BODY"))
+    return app_settings.SCIM_MAX_BODY
 
 
 def page_size() -> int:
-    return int(app_settings._global("SCIM_PAGE_SIZE"))
+    return app_settings.SCIM_PAGE_SIZE
 
 
 def refusal_event_interval() -> int:
-    return int(app_settings._global("SCIM_REFUSAL_EVENT_INTERVAL"))
+    return app_settings.SCIM_REFUSAL_EVENT_INTERVAL

@@ -7,8 +7,10 @@ from typing import Any
 from scim2_models import NotImplementedException, Resource, ResourceType, ResponseParameters, SearchRequest
 from scim2_server.storage import ScimStorage, SearchPage
 
-from .adapters import Groups, Scope, Users
+from .common import Scope
 from .filters import to_q
+from .groups import Groups
+from .users import Users
 
 
 class DjangoStorage(ScimStorage):

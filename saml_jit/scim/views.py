@@ -18,7 +18,7 @@ from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
 from . import auth, conf
-from .adapters import Scope
+from .common import Scope
 from .resources import provider
 from .storage import DjangoStorage
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from saml_jit.grants import expire_grants
 from saml_jit.models import Grant
+from saml_jit.provisioning.grants import expire_grants
 
 
 class Command(BaseCommand):

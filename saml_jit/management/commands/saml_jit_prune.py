@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from saml_jit.models import ProvisioningEvent
-from saml_jit.replay import guard_window
+from saml_jit.provisioning.replay import guard_window
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from saml_jit import tokens
 from saml_jit.models import ScimClient
-from saml_jit.scim import auth
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle_create(self, name: str, idp: str, **options: Any) -> None:
         if ScimClient.objects.filter(name=name).exists():
             raise CommandError(f"A SCIM client named {name!r} already exists.")
-        client, token = auth.create_client(name, idp)
+        client, token = tokens.create_client(name, idp)
         self.stdout.write(f"SCIM client {client.name} for {client.idp_entity_id} created.")
         self.stdout.write("Bearer token (shown only now; store it in the IdP):")
         self.stdout.write(token)
@@ -44,5 +44,5 @@ class Command(BaseCommand):
         client = ScimClient.objects.filter(name=name).first()
         if client is None:
             raise CommandError(f"No SCIM client named {name!r}.")
-        auth.revoke(client)
+        tokens.revoke(client)
         self.stdout.write(self.style.SUCCESS(f"SCIM client {name} revoked."))

@@ -1,4 +1,4 @@
-"""pysaml2 objects -> :class:`~saml_jit.mapping.AssertionData`.
+"""pysaml2 objects -> :class:`~saml_jit.saml.data.AssertionData`.
 
 Values are read from the parsed assertion elements, not from pysaml2's
 ``ava`` (which strips whitespace, converts names through attribute maps and
@@ -15,7 +15,7 @@ from typing import Any, cast
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
-from .mapping import AssertionData
+from .data import AssertionData
 
 
 def _not_on_or_after(assertion: Any) -> datetime | None:

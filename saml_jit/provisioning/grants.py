@@ -26,11 +26,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import events
-from .conf import IdPSettings
-from .groups import FLAGS, Flag, GroupPlan, GroupState, Target, django_groups
-from .mapping import Profile
-from .models import EventKind, EventSource, Grant, GrantKind
+from .. import events
+from ..conf import IdPSettings
+from ..groups import FLAGS, Flag, GroupPlan, GroupState, Target, django_groups
+from ..mapping import Profile
+from ..models import EventKind, EventSource, Grant, GrantKind
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +86,18 @@ def load_state(user: Any, profile: Profile, settings: IdPSettings, now: datetime
     return LoadedState(state, groups, grants_here)
 
 
+def flag_values(plan: GroupPlan) -> dict[str, bool]:
+    """The staff/superuser fields ``plan`` changes, with their new values."""
+    values = {"is_staff": plan.is_staff, "is_superuser": plan.is_superuser}
+    return {field: value for field, value in values.items() if value is not None}
+
+
 def set_flags(user: Any, plan: GroupPlan) -> list[str]:
     """Apply staff/superuser changes to the (unsaved) user; return changed fields."""
-    changed = []
-    for value, field in ((plan.is_staff, "is_staff"), (plan.is_superuser, "is_superuser")):
-        if value is not None:
-            setattr(user, field, value)
-            changed.append(field)
-    return changed
+    changed = flag_values(plan)
+    for field, value in changed.items():
+        setattr(user, field, value)
+    return list(changed)
 
 
 def apply_plan(user: Any, profile: Profile, plan: GroupPlan, loaded: LoadedState, now: datetime) -> None:

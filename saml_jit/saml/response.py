@@ -6,7 +6,8 @@ must refuse: a document with a DTD, an assertion without an
 AudienceRestriction, a bearer confirmation without Recipient or NotOnOrAfter,
 any InResponseTo once unsolicited responses are allowed, SHA-1 signatures.
 These checks run before (:func:`inspect_document`) and after
-(:func:`verify_response`) pysaml2's own, and raise :class:`Rejected`.
+(:func:`verify_response`) pysaml2's own, and raise
+:class:`~saml_jit.exceptions.Rejected`.
 """
 
 from __future__ import annotations
@@ -14,27 +15,25 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable, Collection, Mapping
+import unicodedata
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
-from urllib.parse import unquote_plus
 from xml.etree.ElementTree import ParseError
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
-from saml2.s_utils import decode_base64_and_inflate
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
-from .conf import IdPSettings
+from ..conf import IdPSettings
+from ..exceptions import Rejected
+from .limits import ENTITY_ID_MAX_LENGTH
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+SAML_ISSUER = f"{{{SAML}}}Issuer"
 
 SHA1_ALGORITHMS = frozenset(
     {
@@ -47,16 +46,6 @@ SHA1_ALGORITHMS = frozenset(
 )
 
 
-class Rejected(Exception):
-    """A response refused before any account is looked at."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 @dataclass(frozen=True)
 class Inspection:
     """What an (unverified) response document claims, for routing decisions only."""
@@ -64,6 +53,11 @@ class Inspection:
     issuer: str
     in_response_to: str | None
     destination: str | None = None
+
+
+def _issuer_element(root: Any) -> Any:
+    issuer = root.find(SAML_ISSUER)
+    return issuer if issuer is not None else root.find(f".//{SAML_ISSUER}")
 
 
 def inspect_document(saml_response: str) -> Inspection:
@@ -82,14 +76,34 @@ def inspect_document(saml_response: str) -> Inspection:
         raise Rejected("malformed_response", "The SAML response is not well-formed XML.") from None
     if root.tag != f"{{{SAMLP}}}Response":
         raise Rejected("malformed_response", "The document is not a SAML protocol Response.")
-    issuer = root.find(f"{{{SAML}}}Issuer")
-    if issuer is None:
-        issuer = root.find(f".//{{{SAML}}}Issuer")
+    issuer = _issuer_element(root)
     return Inspection(
         issuer=(issuer.text or "").strip() if issuer is not None else "",
         in_response_to=root.get("InResponseTo") or None,
         destination=root.get("Destination"),
     )
+
+
+def claimed_issuer(saml_response: str) -> str:
+    """The Issuer a rejected response *claims*, for the event. Never trusted."""
+    try:
+        root = fromstring(base64.b64decode(saml_response), forbid_dtd=True)
+    except Exception:
+        return ""
+    issuer = _issuer_element(root)
+    text = (issuer.text or "").strip() if issuer is not None else ""
+    if len(text) > ENTITY_ID_MAX_LENGTH or any(unicodedata.category(ch) == "Cc" for ch in text):
+        return ""
+    return text
+
+
+def check_claimed_destination(inspection: Inspection, acs_urls: Collection[str]) -> None:
+    """Refuse a document addressed elsewhere before spending a signature check on it.
+
+    (pysaml2 would silently return no response for it.)
+    """
+    if inspection.destination is not None and inspection.destination not in acs_urls:
+        raise Rejected("wrong_destination", "The response's Destination is not this site's ACS URL.")
 
 
 def _uses_sha1(signature: Any) -> bool:
@@ -109,15 +123,6 @@ def _check_issuer(response: Any, inspection: Inspection) -> str:
     if assertion_issuer is not None and (assertion_issuer.text or "").strip() != issuer:
         raise Rejected("issuer_mismatch", "The assertion's issuer differs from the response's.")
     return issuer
-
-
-def check_claimed_destination(inspection: Inspection, acs_urls: Collection[str]) -> None:
-    """Refuse a document addressed elsewhere before spending a signature check on it.
-
-    (pysaml2 would silently return no response for it.)
-    """
-    if inspection.destination is not None and inspection.destination not in acs_urls:
-        raise Rejected("wrong_destination", "The response's Destination is not this site's ACS URL.")
 
 
 def _check_destination(response: Any, acs_urls: Collection[str]) -> None:
@@ -180,6 +185,13 @@ def _check_fresh(response: Any, max_age: int, skew: int) -> None:
             raise Rejected("stale_response", f"The {what} was not issued just now (IssueInstant).")
 
 
+def _check_algorithms(response: Any, settings: IdPSettings) -> None:
+    if settings.ALLOW_SHA1:
+        return
+    if _uses_sha1(response.response.signature) or _uses_sha1(response.assertion.signature):
+        raise Rejected("weak_algorithm", "The response is signed with SHA-1, which this IdP is not allowed to use.")
+
+
 def verify_response(
     response: Any,
     inspection: Inspection,
@@ -199,78 +211,4 @@ def verify_response(
     _check_destination(response, acs_urls)
     _check_audience(response.assertion, sp_entity_id)
     _check_bearer(response.assertion, acs_urls, response.in_response_to)
-    if not settings.ALLOW_SHA1 and (
-        _uses_sha1(response.response.signature) or _uses_sha1(response.assertion.signature)
-    ):
-        raise Rejected("weak_algorithm", "The response is signed with SHA-1, which this IdP is not allowed to use.")
-
-
-# ----------------------------------------------------------------------------
-# HTTP-Redirect binding signatures (logout messages)
-
-_REDIRECT_ALGORITHMS = {
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": "sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": "sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": "sha512",
-    "http://www.w3.org/2000/09/xmldsig#rsa-sha1": "sha1",
-}
-
-
-def logout_issuer(message: str) -> str:
-    """The Issuer an (unverified) HTTP-Redirect logout message names."""
-    try:
-        root = fromstring(decode_base64_and_inflate(message), forbid_dtd=True)
-    except Exception:  # base64, zlib and XML errors alike
-        raise Rejected("malformed_logout", "The logout message could not be read.") from None
-    issuer = root.find(f"{{{SAML}}}Issuer")
-    return (issuer.text or "").strip() if issuer is not None and issuer.text else ""
-
-
-def _raw_query_params(query_string: str) -> dict[str, str]:
-    """Parameters with their values exactly as URL-encoded by the sender."""
-    params: dict[str, str] = {}
-    for part in query_string.split("&"):
-        name, _, value = part.partition("=")
-        if name in params:
-            raise Rejected("logout_bad_signature", f"The parameter {name} appears twice.")
-        params[name] = value
-    return params
-
-
-def verify_redirect_signature(query_string: str, certificates: Collection[str], allow_sha1: bool) -> None:
-    """Verify an HTTP-Redirect binding signature (SAML bindings §3.4.4.1).
-
-    The signed octets are rebuilt from the query string as received — never
-    re-encoded, which is where re-encoding implementations go wrong — and
-    checked against the IdP's signing certificates from its metadata (base64
-    DER), never against a key the message brings.
-    """
-    params = _raw_query_params(query_string)
-    kind = "SAMLRequest" if "SAMLRequest" in params else "SAMLResponse"
-    if "Signature" not in params or "SigAlg" not in params:
-        raise Rejected("logout_unsigned", "The logout message is not signed.", status=403)
-    algorithm = _REDIRECT_ALGORITHMS.get(unquote_plus(params["SigAlg"]))
-    if algorithm is None or (algorithm == "sha1" and not allow_sha1):
-        raise Rejected("weak_algorithm", "The logout message is signed with an algorithm not allowed here.", status=403)
-    signed = "&".join(f"{name}={params[name]}" for name in (kind, "RelayState", "SigAlg") if name in params)
-    try:
-        signature = base64.b64decode(unquote_plus(params["Signature"]), validate=True)
-    except (binascii.Error, ValueError):
-        raise Rejected(
-            "logout_bad_signature", "The logout message's signature is not valid base64.", status=403
-        ) from None
-    digest: Callable[[], hashes.HashAlgorithm] = {
-        "sha1": hashes.SHA1,
-        "sha256": hashes.SHA256,
-        "sha384": hashes.SHA384,
-        "sha512": hashes.SHA512,
-    }[algorithm]
-    for certificate in certificates:
-        # Only RSA keys take a padding: any other key type raises TypeError in verify() and is skipped.
-        key = cast(rsa.RSAPublicKey, x509.load_der_x509_certificate(base64.b64decode(certificate)).public_key())
-        try:
-            key.verify(signature, signed.encode("ascii"), padding.PKCS1v15(), digest())
-            return
-        except (InvalidSignature, TypeError, ValueError):
-            continue
-    raise Rejected("logout_bad_signature", "The logout message's signature does not verify.", status=403)
+    _check_algorithms(response, settings)

@@ -33,16 +33,13 @@ from datetime import datetime, timedelta
 from django.core.cache import caches
 from django.utils import timezone
 
-from .conf import app_settings
-from .models import ASSERTION_CONSUMING_KINDS, ProvisioningEvent
+from ..conf import app_settings
+from ..exceptions import Replayed
+from ..models import ASSERTION_CONSUMING_KINDS, ProvisioningEvent
 
 #: Kept this long in the cache when an assertion carries no NotOnOrAfter
 #: (saml_jit's ACS refuses such assertions; other callers may not).
 DEFAULT_RETENTION = timedelta(days=1)
-
-
-class Replayed(Exception):
-    """The assertion was used before."""
 
 
 def guard_window() -> timedelta:

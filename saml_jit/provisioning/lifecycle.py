@@ -1,4 +1,4 @@
-"""Deactivation and reactivation pushed by an IdP.
+"""Deactivation and reactivation: one account state change, whatever its source.
 
 Deactivating ends every session of the person at once, whatever the session
 engine: the password is replaced by a fresh unusable one, which changes the
@@ -20,8 +20,8 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 
-from ..grants import expire_grants
 from ..models import Grant
+from .grants import expire_grants
 
 logger = logging.getLogger(__name__)
 

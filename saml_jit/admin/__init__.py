@@ -1,0 +1,54 @@
+"""The review UI: events (read-only, exportable), identities, grants, SCIM clients, and the user page.
+
+Importing this package registers every saml_jit model with ``admin.site`` and
+extends the registered user admin; Django's admin autodiscovery does that.
+
+* :mod:`.events` — provisioning events, with :mod:`.exports` (CSV, JSON
+  lines) and :mod:`.large_tables` (a changelist over millions of rows);
+* :mod:`.identities`, :mod:`.grants` — what SAML bound and granted;
+* :mod:`.users` — identities, grants and recent events on the user page;
+* :mod:`.scim` — SCIM clients (tokens shown once) and their groups;
+* :mod:`.common` — read-only permissions and JSON display.
+"""
+
+from __future__ import annotations
+
+from .common import NoAddChangeMixin, ReadOnlyAdminMixin, pretty_json
+from .events import EventDisplayMixin, IdPListFilter, ProvisioningEventAdmin
+from .exports import EXPORT_FIELDS
+from .grants import GrantAdmin
+from .identities import FederatedIdentityAdmin
+from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
+from .scim import ScimClientAdmin, ScimGroupAdmin
+from .users import (
+    RECENT_EVENTS,
+    GrantInline,
+    IdentityInline,
+    ManagedGroupFilter,
+    RecentEventInline,
+    RecentEventsFormSet,
+    SamlJitUserAdminMixin,
+)
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "RECENT_EVENTS",
+    "DateDrillDownQuerySet",
+    "EstimatedCountPaginator",
+    "EventDisplayMixin",
+    "FederatedIdentityAdmin",
+    "GrantAdmin",
+    "GrantInline",
+    "IdPListFilter",
+    "IdentityInline",
+    "ManagedGroupFilter",
+    "NoAddChangeMixin",
+    "ProvisioningEventAdmin",
+    "ReadOnlyAdminMixin",
+    "RecentEventInline",
+    "RecentEventsFormSet",
+    "SamlJitUserAdminMixin",
+    "ScimClientAdmin",
+    "ScimGroupAdmin",
+    "pretty_json",
+]

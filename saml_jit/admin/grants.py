@@ -1,0 +1,43 @@
+"""Grants (managed memberships and privileges): reviewed, expired, or let go."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Grant
+from ..provisioning.grants import expire_grants
+from .common import NoAddChangeMixin
+
+
+@admin.register(Grant)
+class GrantAdmin(NoAddChangeMixin, admin.ModelAdmin):
+    """Grants are reviewed here; "expire now" takes one away at once.
+
+    Deleting a grant row instead releases the membership to manual management:
+    saml_jit will no longer remove it.
+    """
+
+    list_display = ("user", "kind", "group", "idp_entity_id", "granted_at", "last_asserted_at", "expires_at")
+    list_filter = ("kind", "idp_entity_id", "group")
+    search_fields = (f"user__{get_user_model().USERNAME_FIELD}", "group__name", "=assertion_id")
+    list_select_related = ("user", "group")
+    readonly_fields = (
+        "user",
+        "idp_entity_id",
+        "kind",
+        "group",
+        "granted_at",
+        "last_asserted_at",
+        "assertion_id",
+        "expires_at",
+    )
+    actions = ["expire_now"]
+
+    @admin.action(description=_("Expire selected grants now"), permissions=["delete"])
+    def expire_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        removed = expire_grants(grant_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, _("%(count)d grant(s) expired.") % {"count": removed})

@@ -1,0 +1,263 @@
+"""Django users as SCIM User resources, and User input back to model fields.
+
+Only the username, the email, the first and last name and ``active`` are
+ever written; ``is_staff``, ``is_superuser``, permissions and the password
+are not in the served schema and can never be set over SCIM. Accounts and
+identities are written through :mod:`saml_jit.provisioning`, the same
+functions a SAML login uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet
+from scim2_models import (
+    InvalidValueException,
+    NotFoundException,
+    PreconditionFailedException,
+    Resource,
+    UniquenessException,
+)
+
+from ..exceptions import Denied
+from ..mapping import check_email, check_identifier, check_username, normalise_display
+from ..models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from ..provisioning import accounts, lifecycle
+from . import conf
+from .common import (
+    EMAIL_TYPE,
+    NAME_FIELDS,
+    InputResource,
+    Scope,
+    finish,
+    has_field,
+    invalid,
+    max_length,
+    parse_pk,
+    version_of,
+)
+from .filters import NOTHING, Column, Constant, Target
+from .resources import user_model
+
+
+@dataclass
+class UserInput:
+    fields: dict[str, str]
+    subject: str
+    active: bool | None
+
+
+class Users:
+    """Users bound to the client's IdP."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.model = get_user_model()
+        self.username_field: str = self.model.USERNAME_FIELD
+        self.email_field: str = self.model.get_email_field_name()
+        self.name_fields = {attr: f for attr, f in NAME_FIELDS.items() if has_field(self.model, f)}
+
+    # -- reading -------------------------------------------------------------
+
+    def queryset(self) -> QuerySet:
+        managed = Group.objects.filter(saml_jit_scim__idp_entity_id=self.scope.idp).order_by("pk")
+        return (
+            self.model._default_manager.alias(
+                scim_identity=FilteredRelation(
+                    "saml_identities", condition=Q(saml_identities__idp_entity_id=self.scope.idp)
+                )
+            )
+            .filter(scim_identity__isnull=False)
+            .annotate(scim_subject=F("scim_identity__subject"), scim_bound_at=F("scim_identity__first_asserted_at"))
+            .prefetch_related(Prefetch("groups", queryset=managed, to_attr="scim_groups"))
+            .order_by("pk")
+        )
+
+    def columns(self) -> dict[tuple[str, str | None], Target]:
+        columns: dict[tuple[str, str | None], Target] = {
+            ("id", None): self._id_filter,
+            ("username", None): Column(self.username_field),
+            ("active", None): Column("is_active", kind="boolean"),
+            ("emails", "value"): Column(self.email_field),
+            ("emails", "type"): Constant(EMAIL_TYPE),
+            ("emails", "primary"): Constant(True),
+        }
+        if conf.subject_attribute() == conf.SUBJECT_EXTERNAL_ID:
+            columns[("externalid", None)] = Column("scim_subject", case_exact=True)
+        for attr, field in self.name_fields.items():
+            columns[("name", attr.replace("_", ""))] = Column(field)
+        return columns
+
+    def _id_filter(self, op: Any, value: Any) -> Q:
+        pk = parse_pk(self.model, value)
+        q = NOTHING if pk is None else Q(pk=pk)
+        return ~q if op == "ne" else q
+
+    def get_user(self, resource_id: str, lock: bool = False) -> Any:
+        pk = parse_pk(self.model, resource_id)
+        queryset = self.queryset()
+        if lock:
+            queryset = queryset.select_for_update(of=("self",))
+        user = queryset.filter(pk=pk).first() if pk is not None else None
+        if user is None:
+            raise NotFoundException(detail=f"User {resource_id} not found")
+        return user
+
+    def to_resource(self, user: Any) -> Resource[Any]:
+        email = getattr(user, self.email_field, "") or ""
+        data: dict[str, Any] = {
+            "id": str(user.pk),
+            "userName": user.get_username(),
+            "active": bool(getattr(user, "is_active", True)),
+            "emails": [{"value": email, "type": EMAIL_TYPE, "primary": True}] if email else None,
+            "groups": [
+                {"value": str(g.pk), "$ref": f"Groups/{g.pk}", "display": g.name, "type": "direct"}
+                for g in getattr(user, "scim_groups", [])
+            ]
+            or None,
+        }
+        if conf.subject_attribute() == conf.SUBJECT_EXTERNAL_ID:
+            data["externalId"] = user.scim_subject
+        names = {attr: getattr(user, f) for attr, f in self.name_fields.items() if getattr(user, f)}
+        if names:
+            data["name"] = {("givenName" if a == "given_name" else "familyName"): v for a, v in names.items()}
+            data["displayName"] = " ".join(v for v in (names.get("given_name"), names.get("family_name")) if v)
+        resource = user_model().model_validate({k: v for k, v in data.items() if v is not None})
+        created = getattr(user, "date_joined", None) or getattr(user, "scim_bound_at", None)
+        return finish(resource, "User", created)
+
+    # -- input ---------------------------------------------------------------
+
+    def read_input(self, resource: InputResource) -> UserInput:
+        """Validate a User resource into model fields, the subject and ``active``."""
+        fields: dict[str, str] = {}
+        user_name = resource.user_name or ""
+        username_max = max_length(self.model, self.username_field)
+        try:
+            if self.username_field == self.email_field:
+                fields[self.username_field] = check_email(user_name, "userName", username_max)
+            else:
+                fields[self.username_field] = check_username(user_name, "userName", username_max)
+        except Denied as denial:
+            raise invalid(denial, "userName") from None
+        if self.email_field != self.username_field and has_field(self.model, self.email_field):
+            fields[self.email_field] = self._email(resource)
+        notes: list[str] = []
+        for attr, field in self.name_fields.items():
+            value = getattr(resource.name, attr, None) if resource.name is not None else None
+            try:
+                fields[field] = normalise_display(value or "", f"name.{attr}", max_length(self.model, field), notes)
+            except Denied as denial:
+                raise invalid(denial, "name") from None
+        return UserInput(fields, self._subject(resource, fields[self.username_field]), resource.active)
+
+    def _email(self, resource: InputResource) -> str:
+        emails = [e for e in resource.emails or [] if e.value]
+        if not emails:
+            return ""
+        chosen = next((e for e in emails if e.primary), None) or next(
+            (e for e in emails if (e.type or "").lower() == EMAIL_TYPE), emails[0]
+        )
+        try:
+            return check_email(chosen.value, "emails.value", max_length(self.model, self.email_field))
+        except Denied as denial:
+            raise invalid(denial, "emails") from None
+
+    def _subject(self, resource: Resource[Any], user_name: str) -> str:
+        if conf.subject_attribute() == conf.SUBJECT_USERNAME:
+            return user_name
+        if not resource.external_id:
+            raise InvalidValueException(detail="externalId is required: it must equal the person's SAML subject.")
+        try:
+            return check_identifier(resource.external_id, "externalId", SUBJECT_MAX_LENGTH)
+        except Denied as denial:
+            raise invalid(denial, "externalId") from None
+
+    def _check_unique(self, wanted: UserInput, user: Any = None) -> None:
+        others = self.model._default_manager.exclude(pk=user.pk) if user is not None else self.model._default_manager
+        username = wanted.fields[self.username_field]
+        if others.filter(**{f"{self.username_field}__iexact": username}).exists():
+            raise UniquenessException(detail="userName is already taken.")
+        identities = FederatedIdentity.objects.filter(idp_entity_id=self.scope.idp, subject=wanted.subject)
+        if user is not None:
+            identities = identities.exclude(user=user)
+        if identities.exists():
+            raise UniquenessException(detail=f"{conf.subject_attribute()} is already bound to another user.")
+
+    # -- writing -------------------------------------------------------------
+
+    def create(self, resource: Resource[Any]) -> Resource[Any]:
+        wanted = self.read_input(resource)
+        self._check_unique(wanted)
+        active = True if wanted.active is None else wanted.active
+        try:
+            with transaction.atomic():
+                user = accounts.create_user(self.model, wanted.fields, is_active=active)
+                accounts.bind(user, self.scope.idp, wanted.subject)
+        except IntegrityError:
+            raise UniquenessException(detail="The user conflicts with an existing one.") from None
+        diff: dict[str, list[Any]] = {name: [None, value] for name, value in wanted.fields.items() if value}
+        diff["is_active"] = [None, user.is_active]
+        self.scope.record(EventKind.CREATED, user, subject=wanted.subject, diff=diff, message="created over SCIM")
+        return self.to_resource(self.get_user(str(user.pk)))
+
+    def update(self, resource: Resource[Any], expected_version: str | None) -> Resource[Any]:
+        user = self.get_user(str(resource.id), lock=True)
+        if expected_version is not None and version_of(self.to_resource(user)) != expected_version:
+            raise PreconditionFailedException(detail="The user changed meanwhile.")
+        wanted = self.read_input(resource)
+        self._check_unique(wanted, user)
+        diff = {
+            name: [getattr(user, name), value] for name, value in wanted.fields.items() if getattr(user, name) != value
+        }
+        try:
+            with transaction.atomic():
+                self._apply(user, wanted, diff)
+        except IntegrityError:
+            raise UniquenessException(detail="The user conflicts with an existing one.") from None
+        self._apply_active(user, wanted.active, wanted.subject)
+        return self.to_resource(self.get_user(str(user.pk)))
+
+    def _apply(self, user: Any, wanted: UserInput, diff: dict[str, Any]) -> None:
+        old_subject = user.scim_subject
+        accounts.update_user(user, {name: value for name, (_, value) in diff.items()})
+        if wanted.subject != old_subject:
+            accounts.rebind(user, self.scope.idp, wanted.subject)
+            diff["subject"] = [old_subject, wanted.subject]
+        if diff:
+            self.scope.record(EventKind.UPDATED, user, subject=wanted.subject, diff=diff, message="updated over SCIM")
+
+    def _apply_active(self, user: Any, active: bool | None, subject: str) -> None:
+        if active is None or active == user.is_active:
+            return
+        if active:
+            diff = lifecycle.reactivate(user)
+            self.scope.record(EventKind.REACTIVATED, user, subject=subject, diff=diff, message="reactivated over SCIM")
+        else:
+            self.deactivate(user, subject)
+
+    def deactivate(self, user: Any, subject: str, reason: str = "") -> None:
+        diff = lifecycle.deactivate(user, self.scope.idp)
+        self.scope.record(
+            EventKind.DEACTIVATED,
+            user,
+            subject=subject,
+            diff={"is_active": diff["is_active"]},
+            reason_code=reason,
+            message=f"deactivated over SCIM; {diff['sessions_ended']} database session(s) ended, "
+            f"{diff['grants_removed']} grant(s) removed",
+        )
+
+    def delete(self, resource_id: str) -> None:
+        user = self.get_user(resource_id, lock=True)
+        if conf.hard_delete():
+            self.scope.record(EventKind.DELETED, user, subject=user.scim_subject, message="deleted over SCIM")
+            user.delete()
+            return
+        if user.is_active:
+            self.deactivate(user, user.scim_subject, reason="scim_delete")

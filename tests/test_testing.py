@@ -1,0 +1,72 @@
+"""The test IdP's own contract (saml_jit.testing): a ResponseSpec, or its fields as keywords."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+import saml2
+from django.conf import settings as django_settings
+from lxml import etree
+from saml2.client import Saml2Client
+
+from saml_jit.saml.config import build_sp_config
+from saml_jit.testing import ResponseSpec
+from tests.conftest import person
+from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, SP_CERT, SP_ENTITY_ID
+
+REQUEST_ID = "id-request-0001"
+SPEC = ResponseSpec(
+    sp_entity_id=SP_ENTITY_ID,
+    acs_url=ACS_URL,
+    name_id="subject-alice-0001",
+    attributes=person(),
+    friendly_names=FRIENDLY_NAMES,
+    in_response_to=REQUEST_ID,
+)
+
+
+def name_id(xml: str) -> str:
+    client = Saml2Client(build_sp_config(django_settings.SAML_CONFIG, "xmlsec"))
+    encoded = base64.b64encode(xml.encode("utf-8")).decode("ascii")
+    return client.parse_authn_request_response(encoded, saml2.BINDING_HTTP_POST, {REQUEST_ID: "/"}).name_id.text
+
+
+def test_a_spec_and_its_keywords_mint_the_same_response():
+    ids = {"assertion_id": "id-a", "response_id": "id-r"}
+    by_spec = IDP_A.make_response(SPEC, **ids)
+    keywords = {field.name: getattr(SPEC, field.name) for field in dataclasses.fields(SPEC)}
+    by_keywords = IDP_A.make_response(**{**keywords, **ids})
+    assert etree.fromstring(by_spec.encode()).get("ID") == etree.fromstring(by_keywords.encode()).get("ID") == "id-r"
+    assert name_id(by_spec) == name_id(by_keywords) == "subject-alice-0001"
+
+
+def test_changes_apply_to_a_copy_of_the_spec():
+    encrypted = IDP_A.make_response(SPEC, encrypt_for_cert=SP_CERT, name_id="subject-bob-0002")
+    assert "EncryptedAssertion" in encrypted
+    assert name_id(encrypted) == "subject-bob-0002"
+    assert SPEC.encrypt_for_cert is None and SPEC.name_id == "subject-alice-0001"
+    data = IDP_A.post_data(SPEC)
+    assert name_id(base64.b64decode(data["SAMLResponse"]).decode()) == "subject-alice-0001"
+
+
+def test_spec_is_frozen_and_checks_its_options():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SPEC.name_id = "someone"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        IDP_A.make_response(SPEC, no_such_option=True)
+    with pytest.raises(TypeError):
+        IDP_A.make_response(sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL)  # name_id is required
+
+
+def test_tamper_runs_last():
+    seen: list[str] = []
+
+    def tamper(xml: str) -> str:
+        seen.append(xml)
+        return xml.replace("subject-alice-0001", "subject-eve-0003")
+
+    xml = IDP_A.make_response(SPEC, tamper=tamper)
+    assert "SignatureValue" in seen[0] and "subject-alice-0001" in seen[0]
+    assert "subject-eve-0003" in xml
