@@ -181,7 +181,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "CLOCK_SKEW": 180,
     #: Oldest accepted Response IssueInstant, in seconds (plus CLOCK_SKEW).
     "MAX_RESPONSE_AGE": 300,
-    #: "xmlsec" (in-process, saml_jit.crypto) or "xmlsec1" (pysaml2 starts the xmlsec1 program).
+    #: "xmlsec" (in-process, saml_jit.saml.backend) or "xmlsec1" (pysaml2 starts the xmlsec1 program).
     "CRYPTO_BACKEND": "xmlsec",
     #: Loader whose SPConfig saml_jit caches (dotted path); None: SAML_CONFIG_LOADER or SAML_CONFIG.
     "CONFIG_LOADER": None,

@@ -13,10 +13,18 @@ only while ``SAML_JIT["CRYPTO_BACKEND"]`` is ``"xmlsec"`` (or after
 
 from __future__ import annotations
 
+import warnings
+
 from .saml.adapter import BACKEND_NAME, disable, enable, install, is_enabled
 from .saml.backend import XmlSecBackend, get_backend
 from .saml.keys import rsa_crypto
 from .saml.security import SecurityContext, security_context
+
+warnings.warn(
+    "saml_jit.crypto moved to saml_jit.saml.adapter / saml_jit.saml.backend; this alias goes in saml_jit 0.2.",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = [
     "BACKEND_NAME",

@@ -11,6 +11,8 @@ still connects :func:`saml_jit.saml.config.refresh`.
 
 from __future__ import annotations
 
+import warnings
+
 from .saml.config import (
     CachedSPConfigMixin,
     build_sp_config,
@@ -19,6 +21,12 @@ from .saml.config import (
     crypto_backend,
     get_sp_config,
     refresh,
+)
+
+warnings.warn(
+    "saml_jit.spconfig moved to saml_jit.saml.config; this alias goes in saml_jit 0.2.",
+    DeprecationWarning,
+    stacklevel=2,
 )
 
 __all__ = [

@@ -14,20 +14,17 @@ from typing import Any
 import saml2
 from django.contrib import auth
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import IdentityCache, OutstandingQueriesCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_fallback_login_redirect_url, validate_referral_url
 
-from . import events
+from . import refusals
 from .backends import outcome_of
 from .conf import app_settings
-from .exceptions import Rejected
-from .models import EventKind
+from .exceptions import Denied, Refusal, Rejected, Replayed
 from .saml.assertions import from_response
 from .saml.config import CachedSPConfigMixin
 from .saml.errors import classify
@@ -41,48 +38,6 @@ from .saml.response import (
 )
 
 logger = logging.getLogger(__name__)
-
-REASONS: dict[str, Any] = {
-    "missing_response": _("The request carried no SAML response."),
-    "response_too_large": _("The SAML response is larger than this site accepts."),
-    "malformed_response": _("The SAML response could not be read."),
-    "invalid_response": _("The SAML response is not valid."),
-    "bad_signature": _("The SAML response is not signed by a trusted identity provider."),
-    "decryption_failed": _("The encrypted assertion could not be decrypted."),
-    "expired": _("The SAML response has expired. Please sign in again."),
-    "not_yet_valid": _("The SAML response is not valid yet. Check the clocks of both servers."),
-    "unsolicited": _("This SAML response does not answer a sign-in started from this browser."),
-    "idp_status": _("The identity provider did not sign you in."),
-    "unsupported_version": _("The SAML response uses an unsupported protocol version."),
-    "conditions_not_met": _("The SAML response was not meant for this site."),
-    "wrong_audience": _("The SAML assertion was issued for another service."),
-    "no_assertion": _("The SAML response holds no valid assertion."),
-    "dtd_forbidden": _("The SAML response contains a document type declaration, which is never allowed."),
-    "issuer_mismatch": _("The SAML response names inconsistent issuers."),
-    "wrong_destination": _("The SAML response was addressed to another site."),
-    "subject_confirmation": _("The SAML assertion cannot be confirmed for this site."),
-    "weak_algorithm": _("The SAML response is signed with a weak algorithm (SHA-1)."),
-    "replay": _("This SAML assertion was already used. Please sign in again."),
-    "stale_response": _("The SAML response is too old. Please sign in again."),
-    "malformed_logout": _("The logout message could not be read."),
-    "logout_unsigned": _("The logout message is not signed."),
-    "logout_bad_signature": _("The logout message's signature is not valid."),
-    "unknown_issuer": _("The message comes from an identity provider this site does not trust."),
-}
-
-
-def error_page(
-    request: HttpRequest, code: str, status: int, event: Any, message: str = "", pending: bool = False
-) -> HttpResponse:
-    """The clear error page (``ERROR_TEMPLATE``) for a rejected or denied message."""
-    context = {
-        "reason_code": code,
-        "reason": REASONS.get(code) or message,
-        "event": event,
-        "pending": pending,
-        "status": status,
-    }
-    return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -99,7 +54,8 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
             inspection = inspect_document(saml_response)
             response = self.parse(request, saml_response, inspection)
         except Rejected as rejection:
-            return self.reject(request, rejection.code, rejection.status, saml_response=saml_response)
+            issuer = claimed_issuer(saml_response) if saml_response else ""
+            return self.refuse(request, rejection, refusals.record(rejection, request=request, idp_entity_id=issuer))
         return self.login(request, response)
 
     def parse(self, request: HttpRequest, saml_response: str, inspection: Inspection) -> Any:
@@ -117,15 +73,7 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
         )
         acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
         check_claimed_destination(inspection, acs_urls)
-        try:
-            response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
-        except Exception as exc:  # pysaml2 raises many unrelated types
-            code, status = classify(exc)
-            raise Rejected(code, type(exc).__name__, status) from exc
-        if response is None or response.assertion is None:
-            # Stock djangosaml2 crashes on this (a wrong Destination, a stale
-            # IssueInstant, an undecryptable assertion…).
-            raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
+        response = self.validate(client, saml_response, outstanding)
         verify_response(
             response,
             inspection,
@@ -136,11 +84,29 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
             max_age=app_settings.MAX_RESPONSE_AGE,
             skew=app_settings.CLOCK_SKEW,
         )
+        self.run_custom_validation(response)
+        oq_cache.delete(response.session_id())
+        return response
+
+    def run_custom_validation(self, response: Any) -> None:
+        """djangosaml2's ``custom_validation`` hook; anything it raises is a rejection."""
         try:
             self.custom_validation(response)
         except Exception as exc:
             raise Rejected("invalid_response", type(exc).__name__) from exc
-        oq_cache.delete(response.session_id())
+
+    @staticmethod
+    def validate(client: Any, saml_response: str, outstanding: dict[str, Any]) -> Any:
+        """pysaml2's own validation; its many exception types become one :class:`Rejected` each."""
+        try:
+            response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
+        except Exception as exc:  # pysaml2 raises many unrelated types
+            code, status = classify(exc)
+            raise Rejected(code, type(exc).__name__, status) from exc
+        if response is None or response.assertion is None:
+            # Stock djangosaml2 crashes on this (a wrong Destination, a stale
+            # IssueInstant, an undecryptable assertion…).
+            raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
         return response
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
@@ -153,10 +119,7 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
             saml_assertion=assertion,
         )
         if user is None:
-            outcome = outcome_of(request)
-            if outcome is not None and outcome.rejection:
-                return self.error_page(request, outcome.rejection, 400, outcome.event)
-            return self.deny(request, assertion.idp_entity_id)
+            return self.refused(request, assertion.idp_entity_id)
         auth.login(request, user)
         djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])  # type: ignore[attr-defined]
         self.post_login_hook(request, user, session_info)
@@ -172,40 +135,25 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
         target = validate_referral_url(request, relay_state) or get_fallback_login_redirect_url()
         return HttpResponseRedirect(target)
 
-    def deny(self, request: HttpRequest, idp_entity_id: str) -> HttpResponse:
+    def refused(self, request: HttpRequest, idp_entity_id: str) -> HttpResponse:
+        """The page for an assertion the backend did not sign in (its event is already written)."""
         outcome = outcome_of(request)
         if outcome is None:
             # Another backend (or none) handled authenticate(); still leave evidence.
-            event = events.record(
-                EventKind.DENIED,
-                request=request,
-                idp_entity_id=idp_entity_id,
-                reason_code="not_authenticated",
-                message="No authentication backend accepted the assertion; is SamlJitBackend configured?",
+            denial = Denied(
+                "not_authenticated", "No authentication backend accepted the assertion; is SamlJitBackend configured?"
             )
-            return self.error_page(request, "not_authenticated", 403, event)
+            return self.refuse(request, denial, refusals.record(denial, request=request, idp_entity_id=idp_entity_id))
+        if outcome.rejection:
+            return self.refuse(request, Replayed(), outcome.event)
         if outcome.denial is None:
             # Provisioned, but the account may not sign in yet (held for approval).
-            return self.error_page(request, "inactive", 403, outcome.event, pending=True)
-        return self.error_page(request, outcome.denial.code, 403, outcome.event, message=outcome.denial.message)
+            return self.refuse(request, Denied("inactive"), outcome.event, pending=True)
+        return self.refuse(request, outcome.denial, outcome.event)
 
-    def reject(self, request: HttpRequest, code: str, status: int, saml_response: str = "") -> HttpResponse:
-        message = str(REASONS.get(code, REASONS["invalid_response"]))
-        event = events.record(
-            EventKind.REJECTED,
-            request=request,
-            idp_entity_id=claimed_issuer(saml_response) if saml_response else "",
-            reason_code=code,
-            message=message,
-        )
-        logger.warning("saml_jit rejected response reason=%s event=%s", code, event.pk)
-        return self.error_page(request, code, status, event)
-
-    def error_page(
-        self, request: HttpRequest, code: str, status: int, event: Any, message: str = "", pending: bool = False
-    ) -> HttpResponse:
-        """The page for a refused login; override to customise."""
-        return error_page(request, code, status, event, message, pending)
+    def refuse(self, request: HttpRequest, refusal: Refusal, event: Any, pending: bool = False) -> HttpResponse:
+        """The page for a refused login; override to customise (the event is already written)."""
+        return refusals.answer(request, refusal, event, pending=pending)
 
 
 class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
@@ -224,11 +172,7 @@ class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
             try:
                 self.verify_redirect(request, message)
             except Rejected as rejection:
-                event = events.record(
-                    EventKind.REJECTED, request=request, reason_code=rejection.code, message=rejection.message
-                )
-                logger.warning("saml_jit rejected a logout message reason=%s event=%s", rejection.code, event.pk)
-                return error_page(request, rejection.code, rejection.status, event, rejection.message)
+                return refusals.answer(request, rejection, refusals.record(rejection, request=request))
         return super().get(request, *args, **kwargs)
 
     def verify_redirect(self, request: HttpRequest, message: str) -> None:

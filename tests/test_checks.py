@@ -358,3 +358,127 @@ def test_replay_store_supported_here():
 
     assert connection.features.supports_partial_indexes
     assert Codes.REPLAY_STORE_UNSUPPORTED not in all_ids()
+
+
+# --------------------------------------------------------------------------
+# E005, E012-E016: every global setting that can be wrong, at start-up
+
+
+from saml_jit.checks import check_hooks, check_values  # noqa: E402
+from saml_jit.policy import Policy  # noqa: E402
+
+
+class TestValues:
+    def test_good_values_are_silent(self):
+        assert ids(check_values()) == []
+
+    def test_e012_unknown_crypto_backend(self):
+        with override_settings(SAML_JIT={"CRYPTO_BACKEND": "openssl"}):
+            messages = check_values()
+        assert ids(messages) == [Codes.CRYPTO_BACKEND_UNKNOWN]
+        assert messages[0].hint == Hints.CRYPTO_BACKEND_UNKNOWN and "'openssl'" in messages[0].msg
+
+    def test_e013_unknown_scim_subject_attribute(self):
+        with override_settings(SAML_JIT={"SCIM_SUBJECT_ATTRIBUTE": "email"}):
+            messages = check_values()
+        assert ids(messages) == [Codes.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN]
+        assert messages[0].hint == Hints.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN
+
+    def test_e005_unknown_replay_store(self):
+        with override_settings(SAML_JIT={"REPLAY_STORE": "redis"}):
+            assert ids(check_values()) == [Codes.INVALID_SETTING]
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("MAX_RESPONSE_SIZE", 0),
+            ("MAX_RESPONSE_SIZE", "512k"),
+            ("CLOCK_SKEW", -1),
+            ("MAX_RESPONSE_AGE", True),
+            ("SCIM_PAGE_SIZE", 0),
+            ("SCIM_MAX_BODY", 1.5),
+            ("SCIM_REFUSAL_EVENT_INTERVAL", -5),
+            ("CONFIG_MAX_AGE", "an hour"),
+            ("CONFIG_RETRY", -1),
+        ],
+    )
+    def test_e005_bad_numbers(self, name, value):
+        with override_settings(SAML_JIT={name: value}):
+            messages = check_values()
+        assert ids(messages) == [Codes.INVALID_SETTING]
+        assert name in messages[0].msg
+
+    @pytest.mark.parametrize(("name", "value"), [("CONFIG_MAX_AGE", None), ("CLOCK_SKEW", 0), ("CONFIG_RETRY", 0.5)])
+    def test_good_numbers(self, name, value):
+        with override_settings(SAML_JIT={name: value}):
+            assert ids(check_values()) == []
+
+    def test_e014_error_template_missing(self):
+        with override_settings(SAML_JIT={"ERROR_TEMPLATE": "site/no-such-page.html"}):
+            messages = check_values()
+        assert ids(messages) == [Codes.ERROR_TEMPLATE_MISSING]
+        assert messages[0].hint == Hints.ERROR_TEMPLATE_MISSING
+
+    @pytest.mark.parametrize("name", ["CONFIG_LOADER", "CONFIG_CACHE_KEY"])
+    def test_e015_import_failed(self, name):
+        with override_settings(SAML_JIT={name: "site.no_such_module.loader"}):
+            messages = check_values()
+        assert ids(messages) == [Codes.IMPORT_FAILED]
+        assert messages[0].hint == Hints.IMPORT_FAILED
+        with override_settings(SAML_JIT={name: "saml_jit.conf.DEFAULT_ATTRIBUTE_MAP"}):  # importable, not callable
+            assert ids(check_values()) == [Codes.IMPORT_FAILED]
+        with override_settings(SAML_JIT={name: "saml_jit.saml.config.config_loader"}):
+            assert ids(check_values()) == []
+
+    def test_e016_replay_cache_unknown(self):
+        with override_settings(SAML_JIT={"REPLAY_STORE": "cache", "REPLAY_CACHE": "replay"}):
+            messages = check_values()
+        assert ids(messages) == [Codes.REPLAY_CACHE_UNKNOWN]
+        assert messages[0].hint == Hints.REPLAY_CACHE_UNKNOWN
+        with override_settings(SAML_JIT={"REPLAY_STORE": "cache", "REPLAY_CACHE": "default"}):
+            assert ids(check_values()) == []
+
+
+# --------------------------------------------------------------------------
+# W005-W007: hooks saml_jit never calls, a moved loader path
+
+
+class HookedBackend(SamlJitBackend):
+    def is_authorized(self, *args, **kwargs):
+        return False
+
+    def _update_user(self, *args, **kwargs):
+        return None
+
+
+class LegacyPolicy(Policy):
+    def populate_user(self, request, user, profile, plan):
+        user.first_name = "never called"
+
+
+class TestHooks:
+    def test_silent_by_default(self):
+        with override_settings(AUTHENTICATION_BACKENDS=[f"{__name__}.SiteBackend"]):
+            assert ids(check_hooks()) == []
+
+    def test_w005_backend_hook_never_called(self):
+        with override_settings(AUTHENTICATION_BACKENDS=[f"{__name__}.HookedBackend"]):
+            messages = check_hooks()
+        assert ids(messages) == [Codes.BACKEND_HOOK_UNUSED, Codes.BACKEND_HOOK_UNUSED]
+        assert messages[0].hint == Hints.BACKEND_HOOK_UNUSED
+        assert "HookedBackend.is_authorized" in messages[0].msg and "Policy.authorize" in messages[0].msg
+        assert "HookedBackend._update_user" in messages[1].msg and "Policy.populate_fields" in messages[1].msg
+
+    def test_w006_policy_populate_user_never_called(self):
+        with override_settings(SAML_JIT={"POLICY": f"{__name__}.LegacyPolicy"}):
+            messages = check_hooks()
+        assert ids(messages) == [Codes.POLICY_HOOK_UNUSED]
+        assert messages[0].hint == Hints.POLICY_HOOK_UNUSED
+
+    def test_w007_loader_path_moved(self):
+        with override_settings(SAML_CONFIG_LOADER="saml_jit.spconfig.config_loader"):
+            messages = check_hooks()
+        assert ids(messages) == [Codes.DEPRECATED_LOADER_PATH]
+        assert messages[0].hint == Hints.DEPRECATED_LOADER_PATH
+        with override_settings(SAML_CONFIG_LOADER="saml_jit.saml.config.config_loader"):
+            assert ids(check_hooks()) == []

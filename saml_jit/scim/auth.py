@@ -17,7 +17,8 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .. import events
+from .. import events, refusals
+from ..exceptions import Rejected
 from ..models import EventKind, EventSource, ScimClient
 from ..tokens import TOKEN_PREFIX, create_client, hash_token, new_token, revoke
 from . import conf
@@ -69,13 +70,11 @@ def _refuse(request: HttpRequest, code: str, message: str, client: ScimClient | 
     # cache.add is atomic: one event per address and interval on all nodes.
     if interval > 0 and not cache.add(f"saml_jit:scim:refused:{address}", 1, interval):
         return
-    event = events.record(
-        EventKind.TOKEN_REFUSED,
+    refusals.record(
+        Rejected(code, message, status=401),
         request=request,
+        kind=EventKind.TOKEN_REFUSED,
         source=EventSource.SCIM,
         idp_entity_id=client.idp_entity_id if client else "",
         actor=client.name if client else "",
-        reason_code=code,
-        message=message,
     )
-    logger.warning("saml_jit SCIM token refused reason=%s event=%s", code, event.pk)
