@@ -99,6 +99,7 @@ class EventKind(models.TextChoices):
     GROUPS_CHANGED = "groups_changed", _("groups changed")
     DELETED = "deleted", _("deleted")
     TOKEN_REFUSED = "token_refused", _("SCIM token refused")
+    LOGOUT = "logout", _("logout")
 
 
 #: Event kinds that use an assertion up: the login it admitted, or its

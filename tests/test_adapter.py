@@ -75,8 +75,15 @@ def test_importing_saml_jit_does_not_patch_pysaml2():
 
 
 def test_former_module_paths_reexport():
-    import saml_jit.crypto
+    import importlib
+    import sys
+
     from saml_jit.saml import backend, keys, security
+
+    sys.modules.pop("saml_jit.crypto", None)
+    with pytest.deprecated_call(match="saml_jit.crypto moved"):
+        importlib.import_module("saml_jit.crypto")
+    import saml_jit.crypto
 
     assert saml_jit.crypto.BACKEND_NAME == adapter.BACKEND_NAME
     for name in ("enable", "disable", "install", "is_enabled"):

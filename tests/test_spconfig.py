@@ -95,7 +95,13 @@ def test_djangosaml2_get_config_uses_the_cache(settings):
 
 
 def test_former_loader_path_still_works(settings):
-    """Settings written for earlier releases name saml_jit.spconfig.config_loader."""
+    """Settings written for earlier releases name saml_jit.spconfig.config_loader (with a warning)."""
+    import importlib
+    import sys
+
+    sys.modules.pop("saml_jit.spconfig", None)
+    with pytest.deprecated_call(match="saml_jit.spconfig moved"):
+        importlib.import_module("saml_jit.spconfig")
     import saml_jit.spconfig
 
     settings.SAML_CONFIG_LOADER = "saml_jit.spconfig.config_loader"
