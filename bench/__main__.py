@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m bench [logins|admin|users|all]``.
+"""Benchmarks: ``python -m bench [logins|admin|users|hostile|dormancy|all]``.
 
 ``logins``  saml_jit's ACS against stock djangosaml2's, same keys, same run:
             first logins, returning logins, returning logins with an
@@ -7,9 +7,15 @@
             client, in-process).
 ``admin``   the event changelist with many events (default 1,000,000).
 ``users``   first-login time with 0 … N (default 100,000) users already there.
+``hostile`` CPU time of hostile responses (inflated past and up to the work
+            bounds, an encrypted inflated assertion) against a normal login,
+            with the bounds and without, on both crypto backends.
+``dormancy`` the dormancy sweep over N (default 100,000) dormant accounts:
+            wall time, queries per batch, peak memory growth.
 
 ``DATABASE_URL`` picks the database (SQLite in memory by default); a test
-database is created and destroyed around the run.
+database is created and destroyed around the run. ``--db-file PATH`` keeps an
+SQLite test database in that file instead of in memory.
 """
 
 from __future__ import annotations
@@ -30,20 +36,30 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", nargs="?", default="logins", choices=["logins", "admin", "users", "all"])
+    parser.add_argument(
+        "what", nargs="?", default="logins", choices=["logins", "admin", "users", "hostile", "dormancy", "all"]
+    )
     parser.add_argument("--logins", type=int, default=50, help="timed logins per scenario")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5, help="responses per hostile case")
+    parser.add_argument("--accounts", type=int, default=100_000, help="dormant accounts for the sweep")
+    parser.add_argument("--sessions", type=int, default=2_000, help="live database sessions for the sweep")
+    parser.add_argument("--db-file", help="SQLite: keep the test database in this file (not in memory)")
     args = parser.parse_args(argv)
     setup_test_environment()
+    if args.db_file and connection.vendor == "sqlite":
+        connection.settings_dict["TEST"]["NAME"] = args.db_file
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from bench import admin_events, logins, many_users
+        from bench import admin_events, dormancy, hostile, logins, many_users
 
         runners: dict[str, Callable[[], None]] = {
             "logins": lambda: logins.bench_logins(args.logins),
             "admin": lambda: admin_events.run(args.events),
             "users": lambda: many_users.run(args.users),
+            "hostile": lambda: hostile.run(args.rounds),
+            "dormancy": lambda: dormancy.run(args.accounts, args.sessions),
         }
         for what in runners if args.what == "all" else [args.what]:
             runners[what]()

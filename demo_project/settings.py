@@ -85,6 +85,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Keeps djangosaml2's outstanding-request state in its own cookie; a
+    # session store failing while it saves is answered 503, never 400 (it
+    # must come before SessionMiddleware to cover Django's session too).
+    "saml_jit.middleware.SamlSessionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -93,8 +97,6 @@ MIDDLEWARE = [
     "saml_jit.middleware.GrantExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Keeps djangosaml2's outstanding-request state in its own cookie.
-    "djangosaml2.middleware.SamlSessionMiddleware",
 ]
 
 ROOT_URLCONF = "demo_project.urls"

@@ -27,6 +27,8 @@ from .mapping import FORBIDDEN_FIELDS
 
 BACKEND = "saml_jit.backends.SamlJitBackend"
 EXPIRY_MIDDLEWARE = "saml_jit.middleware.GrantExpiryMiddleware"
+SAML_SESSION_MIDDLEWARE = "saml_jit.middleware.SamlSessionMiddleware"
+DJANGO_SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
 class Codes:
@@ -53,9 +55,21 @@ class Codes:
     BACKEND_HOOK_UNUSED = "saml_jit.W005"
     POLICY_HOOK_UNUSED = "saml_jit.W006"
     DEPRECATED_LOADER_PATH = "saml_jit.W007"
+    SSO_BYPASS_BACKEND = "saml_jit.W010"
+    SAML_SESSION_MIDDLEWARE_MISSING = "saml_jit.W008"
+    SAML_SESSION_MIDDLEWARE_ORDER = "saml_jit.W009"
 
 
 class Hints:
+    SAML_SESSION_MIDDLEWARE_MISSING = (
+        f'Put "{SAML_SESSION_MIDDLEWARE}" in MIDDLEWARE, before SessionMiddleware, instead of '
+        '"djangosaml2.middleware.SamlSessionMiddleware": djangosaml2\'s answers a session store that fails '
+        "after a login has committed with 400 (the person is told their request was bad); saml_jit's answers 503."
+    )
+    SAML_SESSION_MIDDLEWARE_ORDER = (
+        f'Move "{SAML_SESSION_MIDDLEWARE}" before "{DJANGO_SESSION_MIDDLEWARE}": only from outside it can it '
+        "answer a Django session that fails to save after a login with 503 instead of Django's 400."
+    )
     CRYPTO_BACKEND_UNKNOWN = (
         'Set SAML_JIT["CRYPTO_BACKEND"] to "xmlsec" (in-process, the default) or "xmlsec1" (pysaml2 starts the '
         "xmlsec1 program). Until then every SAML request fails."
@@ -79,6 +93,10 @@ class Hints:
         "account, fields), which returns the fields to write."
     )
     DEPRECATED_LOADER_PATH = 'Set SAML_CONFIG_LOADER = "saml_jit.saml.config.config_loader".'
+    SSO_BYPASS_BACKEND = (
+        'Replace "django.contrib.auth.backends.ModelBackend" with "saml_jit.backends.PasswordBackend" in '
+        "AUTHENTICATION_BACKENDS: Django's backend lets these accounts sign in with a password, around SSO."
+    )
     REPLAY_STORE_UNSUPPORTED = (
         'Use SAML_JIT["REPLAY_STORE"] = "cache" with a shared Redis or Memcached cache: this database '
         "ignores the partial unique constraint that makes the login event the replay record, so a "
@@ -149,7 +167,39 @@ def check_installation(app_configs: Iterable[Any] | None = None, **kwargs: Any) 
         errors.append(
             Error("The saml_jit backend is not configured.", hint=Hints.BACKEND_MISSING, id=Codes.BACKEND_MISSING)
         )
-    return errors
+    return [*errors, *_check_session_middleware()]
+
+
+def _is_saml_session_middleware(path: str) -> bool:
+    from .middleware import SamlSessionMiddleware
+
+    try:
+        middleware = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(middleware, type) and issubclass(middleware, SamlSessionMiddleware)
+
+
+def _check_session_middleware() -> list[CheckMessage]:
+    middleware = list(settings.MIDDLEWARE)
+    ours = [index for index, path in enumerate(middleware) if _is_saml_session_middleware(path)]
+    if not ours:
+        return [
+            Warning(
+                f"{SAML_SESSION_MIDDLEWARE} is not in MIDDLEWARE.",
+                hint=Hints.SAML_SESSION_MIDDLEWARE_MISSING,
+                id=Codes.SAML_SESSION_MIDDLEWARE_MISSING,
+            )
+        ]
+    if DJANGO_SESSION_MIDDLEWARE in middleware and ours[0] > middleware.index(DJANGO_SESSION_MIDDLEWARE):
+        return [
+            Warning(
+                f"{SAML_SESSION_MIDDLEWARE} comes after SessionMiddleware.",
+                hint=Hints.SAML_SESSION_MIDDLEWARE_ORDER,
+                id=Codes.SAML_SESSION_MIDDLEWARE_ORDER,
+            )
+        ]
+    return []
 
 
 def _is_saml_jit_backend(path: str) -> bool:
@@ -179,6 +229,7 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
         )
     for entity_id in ["", *app_settings.IDPS]:
         errors.extend(_check_idp(entity_id))
+        errors.extend(_check_lifecycle(entity_id))
     try:
         import_string(app_settings.POLICY)
     except ImportError as exc:
@@ -242,6 +293,14 @@ def _check_idp(entity_id: str) -> list[CheckMessage]:
         errors.append(Error(f"USERNAME_SOURCE{where} must be one of {USERNAME_SOURCES}.", id=Codes.INVALID_SETTING))
     errors.extend(_check_groups(idp, where))
     return errors
+
+
+def _check_lifecycle(entity_id: str) -> list[CheckMessage]:
+    days = app_settings.for_idp(entity_id).DORMANT_AFTER
+    if days is None or (isinstance(days, int) and not isinstance(days, bool) and days >= 1):
+        return []
+    where = f" for {entity_id}" if entity_id else ""
+    return [Error(f"DORMANT_AFTER{where} must be a number of days (at least 1) or None.", id=Codes.INVALID_SETTING)]
 
 
 def _check_groups(idp: Any, where: str) -> list[CheckMessage]:
@@ -490,3 +549,18 @@ def _policy_hook_warnings() -> list[CheckMessage]:
         message = f"{policy.__qualname__}.populate_user is never called by saml_jit."
         return [Warning(message, hint=Hints.POLICY_HOOK_UNUSED, id=Codes.POLICY_HOOK_UNUSED)]
     return []
+
+
+# ----------------------------------------------------------------------------
+# No way around SSO
+
+
+@register(Tags.security)
+def check_password_backend(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    sso_only = sorted(
+        e or "(all IdPs)" for e in ["", *_idp_entity_ids()] if not app_settings.for_idp(e).ALLOW_PASSWORD_LOGIN
+    )
+    if not sso_only or "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS:
+        return []
+    message = f"Password sign-in is off for {', '.join(sso_only)}, but Django's ModelBackend still accepts passwords."
+    return [Warning(message, hint=Hints.SSO_BYPASS_BACKEND, id=Codes.SSO_BYPASS_BACKEND)]

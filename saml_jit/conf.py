@@ -139,6 +139,20 @@ class IdPSettings:
     #: SAML) lasts without a fresh login asserting it. None: no expiry.
     PRIVILEGE_TTL: int | None = 8 * 3600
 
+    # -- lifecycle -------------------------------------------------------------
+    #: Days without evidence from this IdP (an assertion, a SCIM touch) after
+    #: which ``saml_jit_lifecycle sweep`` suspends an account. None: never.
+    DORMANT_AFTER: int | None = None
+    #: A fresh SAML login from this IdP reactivates an account it suspended
+    #: for dormancy (never one SCIM or an administrator took away).
+    REACTIVATE_DORMANT: bool = True
+    #: Accounts bound to this IdP may also sign in with a password. Off: only
+    #: through SSO (``saml_jit.backends.PasswordBackend`` refuses them).
+    ALLOW_PASSWORD_LOGIN: bool = True
+    #: Email a person when an identity from this IdP is linked to or
+    #: unlinked from their account (NIST SP 800-63C-4 §3.7.1).
+    NOTIFY_IDENTITY_CHANGES: bool = False
+
     # -- protocol -----------------------------------------------------------
     #: Accept IdP-initiated (unsolicited) logins from this IdP: responses
     #: without InResponseTo. A response that names a request still has to
@@ -146,6 +160,9 @@ class IdPSettings:
     ALLOW_IDP_INITIATED: bool = False
     #: Accept RSA-SHA1 signatures and SHA-1 digests from this IdP.
     ALLOW_SHA1: bool = False
+    #: Decrypt AES-CBC encrypted assertions from this IdP (AES-GCM otherwise
+    #: only): CBC is malleable, the ground of decryption-oracle attacks.
+    ALLOW_CBC_ENCRYPTION: bool = False
     #: Refuse HTTP-Redirect logout messages from this IdP unless they are
     #: signed with a certificate from its metadata.
     REQUIRE_SIGNED_LOGOUT: bool = True
@@ -240,6 +257,9 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
         values["SYNC"] = dict(values["SYNC"])
     if "GROUP_MAP" in values:
         values["GROUP_MAP"] = {asserted: _as_tuple(names) for asserted, names in dict(values["GROUP_MAP"]).items()}
+    dormant = values.get("DORMANT_AFTER")
+    if isinstance(dormant, timedelta):
+        values["DORMANT_AFTER"] = dormant.days
     ttl = values.get("PRIVILEGE_TTL")
     if isinstance(ttl, timedelta):
         values["PRIVILEGE_TTL"] = int(ttl.total_seconds())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -14,12 +16,16 @@ from .models import EventKind, EventSource, ProvisioningEvent
 
 logger = logging.getLogger(__name__)
 
-_SIGNALS: dict[str, Signal] = {
-    EventKind.CREATED: signals.user_provisioned,
-    EventKind.LINKED: signals.user_provisioned,
-    EventKind.UPDATED: signals.user_updated,
-    EventKind.DENIED: signals.login_denied,
-    EventKind.REJECTED: signals.assertion_rejected,
+_SIGNALS: dict[str, tuple[Signal, ...]] = {
+    EventKind.CREATED: (signals.user_provisioned,),
+    EventKind.LINKED: (signals.user_provisioned,),
+    EventKind.UPDATED: (signals.user_updated,),
+    EventKind.DENIED: (signals.login_denied,),
+    EventKind.REJECTED: (signals.assertion_rejected,),
+    EventKind.APPROVED: (signals.lifecycle_changed,),
+    EventKind.SUSPENDED: (signals.lifecycle_changed,),
+    EventKind.REACTIVATED: (signals.lifecycle_changed,),
+    EventKind.DEACTIVATED: (signals.lifecycle_changed, signals.account_deprovisioned),
 }
 
 _MAX_USER_AGENT = ProvisioningEvent._meta.get_field("user_agent").max_length or 512
@@ -42,31 +48,66 @@ def record(
     request: HttpRequest | None = None,
     user: Any = None,
     source: str = EventSource.SAML,
+    signal_kwargs: dict[str, Any] | None = None,
     **fields: Any,
 ) -> ProvisioningEvent:
-    """Write one event row and, after commit, send the matching signal.
+    """Write one event row and, after commit, send the matching signals.
 
     ``fields`` are model fields of :class:`ProvisioningEvent` (``idp_entity_id``,
     ``subject``, ``assertion_id``, ``diff``, ``reason_code``, ``message``,
-    ``attributes``).
+    ``attributes``, ``actor``); ``signal_kwargs`` go to the signals' receivers.
     """
-    event = ProvisioningEvent.objects.create(
-        kind=kind,
-        source=source,
-        user=user,
-        username=user.get_username() if user is not None else fields.pop("username", ""),
-        ip_address=client_ip(request),
-        user_agent=_user_agent(request),
-        **fields,
-    )
-    logger.info("saml_jit event %s kind=%s idp=%s", event.pk, kind, event.idp_entity_id)
-    signal = _SIGNALS.get(kind)
-    if signal is not None:
-        transaction.on_commit(lambda: _notify(signal, event, user, request))
+    event = ProvisioningEvent.objects.create(**_values(kind, request, user, source, fields))
+    _recorded(event, user, request, signal_kwargs)
     return event
 
 
-def _notify(signal: Signal, event: ProvisioningEvent, user: Any, request: HttpRequest | None) -> None:
-    for receiver, result in signal.send_robust(sender=event.kind, event=event, user=user, request=request):
+@dataclass(frozen=True)
+class Pending:
+    """One event for :func:`record_many`: the arguments :func:`record` takes."""
+
+    kind: str
+    user: Any = None
+    source: str = EventSource.SAML
+    request: HttpRequest | None = None
+    signal_kwargs: dict[str, Any] | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def record_many(pending: Sequence[Pending]) -> list[ProvisioningEvent]:
+    """:func:`record` for a batch (a sweep): one ``bulk_create``, then per event the same log line and signals."""
+    rows = [ProvisioningEvent(**_values(p.kind, p.request, p.user, p.source, dict(p.fields))) for p in pending]
+    created = ProvisioningEvent.objects.bulk_create(rows)
+    for event, p in zip(created, pending, strict=True):
+        _recorded(event, p.user, p.request, p.signal_kwargs)
+    return created
+
+
+def _values(kind: str, request: HttpRequest | None, user: Any, source: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "source": source,
+        "user": user,
+        "username": user.get_username() if user is not None else fields.pop("username", ""),
+        "ip_address": client_ip(request),
+        "user_agent": _user_agent(request),
+        **fields,
+    }
+
+
+def _recorded(event: ProvisioningEvent, user: Any, request: Any, signal_kwargs: dict[str, Any] | None) -> None:
+    logger.info("saml_jit event %s kind=%s idp=%s", event.pk, event.kind, event.idp_entity_id)
+    for signal in _SIGNALS.get(event.kind, ()):
+        notify_on_commit(signal, event, user, request, **(signal_kwargs or {}))
+
+
+def notify_on_commit(signal: Signal, event: ProvisioningEvent, user: Any, request: Any, **kwargs: Any) -> None:
+    """Send ``signal`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: _notify(signal, event, user, request, kwargs))
+
+
+def _notify(signal: Signal, event: ProvisioningEvent, user: Any, request: HttpRequest | None, kwargs: Any) -> None:
+    sent = signal.send_robust(sender=event.kind, event=event, user=user, request=request, **kwargs)
+    for receiver, result in sent:
         if isinstance(result, Exception):
             logger.error("saml_jit signal receiver %r failed for event %s", receiver, event.pk, exc_info=result)

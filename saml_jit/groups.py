@@ -107,6 +107,29 @@ class GroupPlan:
         return changes
 
 
+def is_privileged(target: Target, settings: IdPSettings) -> bool:
+    """Staff, superuser and ``PRIVILEGED_GROUPS``: what expires, and what a non-active account never gets."""
+    return target in (STAFF, SUPERUSER) or target in settings.PRIVILEGED_GROUPS
+
+
+def without_privileges(plan: GroupPlan, settings: IdPSettings) -> GroupPlan:
+    """``plan`` minus the privileges it would grant (for an account that is not active)."""
+    kept = GroupPlan(
+        add={name for name in plan.add if not is_privileged(name, settings)},
+        remove=set(plan.remove),
+        grants={t: e for t, e in plan.grants.items() if not is_privileged(t, settings)},
+        revoke=set(plan.revoke),
+        create=set(plan.create),
+        is_staff=plan.is_staff if plan.is_staff is False else None,
+        is_superuser=plan.is_superuser if plan.is_superuser is False else None,
+        notes=[*plan.notes],
+        overage=plan.overage,
+    )
+    if kept.grants != plan.grants:
+        kept.notes.append("privileges withheld until the account is active")
+    return kept
+
+
 def check_required_groups(profile: Profile, settings: IdPSettings) -> None:
     """Raise :class:`Denied` unless a required group is asserted."""
     if not settings.REQUIRED_GROUPS:
@@ -135,8 +158,7 @@ def django_groups(asserted: Iterable[str], settings: IdPSettings) -> set[str]:
 
 
 def _expiry(target: Target, settings: IdPSettings, now: datetime) -> datetime | None:
-    privileged = target in (STAFF, SUPERUSER) or target in settings.PRIVILEGED_GROUPS
-    if not privileged or settings.PRIVILEGE_TTL is None:
+    if not is_privileged(target, settings) or settings.PRIVILEGE_TTL is None:
         return None
     return now + timedelta(seconds=settings.PRIVILEGE_TTL)
 
@@ -209,6 +231,8 @@ __all__ = [
     "GroupState",
     "check_required_groups",
     "django_groups",
+    "is_privileged",
     "plan_groups",
     "targets",
+    "without_privileges",
 ]

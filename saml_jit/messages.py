@@ -29,6 +29,9 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "response_too_large": _(
         "The sign-in message from your identity provider is larger than this site accepts. Contact your administrator."
     ),
+    "response_too_complex": _(
+        "The sign-in message from your identity provider is more complex than this site accepts. Contact your administrator."
+    ),
     "malformed_response": _("The sign-in message could not be read. Go back to the site and sign in again."),
     "invalid_response": _("The sign-in message is not valid. Go back to the site and sign in again."),
     "bad_signature": _(
@@ -66,6 +69,9 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "weak_algorithm": _(
         "Your identity provider signs with an algorithm this site no longer accepts. Contact your administrator."
     ),
+    "encryption_algorithm": _(
+        "Your identity provider encrypts with an algorithm this site does not accept. Contact your administrator."
+    ),
     "replay": _("This sign-in was already used once. Go back to the site and sign in again."),
     "stale_response": _("Your sign-in is too old. Go back to the site and sign in again."),
     # -- logout messages ----------------------------------------------------
@@ -79,8 +85,29 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "unknown_issuer": _(
         "The message comes from an identity provider this site does not trust. Contact your administrator."
     ),
+    "unsolicited_logout": _(
+        "This sign-out answer does not match a sign-out started from this browser, so it was ignored. Close your browser to end your session."
+    ),
+    # -- the sign-in link -----------------------------------------------------
+    "unknown_idp": _(
+        "The sign-in link names an identity provider this site does not know. Start again from this site's sign-in page."
+    ),
+    # -- faults on this site's side (503: nothing the person did) -------------
+    "service_unavailable": _(
+        "This site could not complete your request because of a problem on its side. Try again in a moment."
+    ),
+    "session_unavailable": _(
+        "Your sign-in was accepted, but this site could not finish it because of a problem on its side. Try again in a moment: you may already be signed in."
+    ),
+    "replay_store_unavailable": _(
+        "This site cannot check sign-ins right now because of a problem on its side. Try again in a moment."
+    ),
     # -- the account --------------------------------------------------------
     "inactive": _("Your account is not active. Contact your administrator to have it activated."),
+    "account_suspended": _("Your account is suspended. Contact your administrator to have it reactivated."),
+    "account_deprovisioned": _(
+        "Your account was closed by your organisation. If you think this is a mistake, contact your administrator."
+    ),
     "pending_approval": _(
         "Your account exists but awaits an administrator's approval. You can sign in once it is approved."
     ),

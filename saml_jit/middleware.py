@@ -1,6 +1,25 @@
-"""Per-request enforcement of privilege expiry (JIT privilege).
+"""saml_jit's middleware: the SAML session, fault answers, per-request privilege expiry.
 
-Add after ``AuthenticationMiddleware``::
+:class:`SamlSessionMiddleware` replaces djangosaml2's and goes *before*
+Django's ``SessionMiddleware``::
+
+    MIDDLEWARE = [
+        "saml_jit.middleware.SamlSessionMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        ...
+    ]
+
+djangosaml2's turns a session store that fails while it saves (the database
+restarting, a terminated connection, a dead cache) into ``SuspiciousOperation``,
+which Django answers 400 — after a login whose transaction has committed, so
+the person is told their request was bad and the assertion is used up. This
+one answers 503 with saml_jit's error page and a reference instead, for the
+SAML session it saves and, being outside ``SessionMiddleware``, for a Django
+session that failed to save after a completed login (checks
+``saml_jit.W008``, ``saml_jit.W009``).
+
+:class:`GrantExpiryMiddleware` enforces privilege expiry (JIT privilege).
+Add it after ``AuthenticationMiddleware``::
 
     MIDDLEWARE = [
         ...,
@@ -24,10 +43,13 @@ from datetime import datetime, timedelta
 
 from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
+from djangosaml2.middleware import SamlSessionMiddleware as Djangosaml2SessionMiddleware
 
+from . import refusals
 from .provisioning import grants
 
 #: Session key holding the ISO time of the next expiry check.
@@ -49,7 +71,11 @@ class GrantExpiryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        self.enforce(request)
+        try:
+            self.enforce(request)
+        except refusals.FAULTS as exc:
+            # Fail closed: privileges that cannot be checked are not used.
+            return refusals.fault(request, exc)
         return self.get_response(request)
 
     def enforce(self, request: HttpRequest) -> None:
@@ -79,3 +105,34 @@ class GrantExpiryMiddleware:
         request.__dict__.pop("_acached_user", None)
         # As AuthenticationMiddleware does; the stubs type request.user as the user, not the lazy proxy.
         request.user = SimpleLazyObject(lambda: auth.get_user(request))  # type: ignore[assignment]
+
+
+#: Set on the request once a SAML login's transaction has committed.
+LOGIN_COMMITTED = "saml_jit_login_committed"
+
+#: What a session store failing to save raises: djangosaml2 turns its
+#: ``UpdateError`` into ``SuspiciousOperation``; a new session's INSERT, or a
+#: cache, raises the fault itself.
+SESSION_SAVE_FAULTS: tuple[type[BaseException], ...] = (SuspiciousOperation, *refusals.FAULTS)
+
+
+class SamlSessionMiddleware(Djangosaml2SessionMiddleware):
+    """djangosaml2's ``SamlSessionMiddleware``, answering a failed session save with 503, never 400.
+
+    Place it before ``django.contrib.sessions.middleware.SessionMiddleware``
+    (it reads no other middleware's state). Nothing is saved after a 5xx
+    answer, as Django does for its own session.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if getattr(request, LOGIN_COMMITTED, False) and response.status_code == 400:
+            # The login committed and redirected; a 400 now is Django's
+            # SessionMiddleware failing to save the session (SessionInterrupted).
+            return refusals.fault(request, SuspiciousOperation("the session could not be saved"), "session_unavailable")
+        if response.status_code >= 500:
+            return response
+        try:
+            return super().process_response(request, response)
+        except SESSION_SAVE_FAULTS as exc:
+            committed = getattr(request, LOGIN_COMMITTED, False)
+            return refusals.fault(request, exc, "session_unavailable" if committed else "service_unavailable")

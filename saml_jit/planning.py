@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from . import lifecycle as rules
 from .conf import SYNC_ALWAYS, USERNAME_FROM_ATTRIBUTE, USERNAME_FROM_SUBJECT, IdPSettings
 from .exceptions import Denied
 from .groups import GroupPlan, GroupState
@@ -39,6 +40,8 @@ class AccountState:
     is_superuser: bool = False
     #: Entity IDs of the IdPs this account already has an identity with.
     idps: frozenset[str] = frozenset()
+    #: Its lifecycle state; None: follow ``is_active`` (an account outside saml_jit's lifecycle).
+    lifecycle: rules.Lifecycle | None = None
 
     @property
     def privileged(self) -> bool:
@@ -86,6 +89,8 @@ class AccountPlan:
     changes: dict[str, Any] = field(default_factory=dict)
     diff: dict[str, list[Any]] = field(default_factory=dict)
     is_active: bool = True
+    #: A lifecycle change the login makes (a dormant account returning), if any.
+    lifecycle: rules.Decision | None = None
 
 
 @dataclass(frozen=True)
@@ -141,9 +146,11 @@ def plan_login(
     nothing is bound.
     """
     if bound is not None:
-        if not bound.is_active:
-            raise Denied("inactive", "The account is inactive (awaiting approval or deactivated).")
-        return plan_update(profile, settings, bound, username_field)
+        change = _lifecycle_on_login(bound, settings)
+        update = plan_update(profile, settings, bound, username_field)
+        if change is None:
+            return update
+        return AccountPlan(UPDATE, bound.pk, update.changes, update.diff, True, change)
     if email_match is not None:
         return _plan_link(profile, settings, email_match, username_field)
     if not open_for_signup:
@@ -151,6 +158,19 @@ def plan_login(
     changes = dict(profile.fields)
     diff = {name: [None, value] for name, value in changes.items()}
     return AccountPlan(CREATE, None, changes, diff, settings.NEW_USERS_ACTIVE)
+
+
+def _lifecycle_on_login(account: AccountState, settings: IdPSettings) -> rules.Decision | None:
+    """Deny a login to a non-active account, or reactivate a dormant one (``REACTIVATE_DORMANT``)."""
+    if account.lifecycle is None:
+        if not account.is_active:
+            raise Denied("inactive", "The account is inactive (awaiting approval or deactivated).")
+        return None
+    decision = rules.decide(account.lifecycle, rules.SAML_LOGIN, reactivate_dormant=settings.REACTIVATE_DORMANT)
+    if decision.denial:
+        state = account.lifecycle
+        raise Denied(decision.denial, f"The account is {state.state} (by {state.source}: {state.reason or '-'}).")
+    return decision if decision.changes else None
 
 
 def _plan_link(profile: Profile, settings: IdPSettings, account: AccountState, username_field: str) -> AccountPlan:
@@ -176,11 +196,9 @@ def _plan_link(profile: Profile, settings: IdPSettings, account: AccountState, u
 def with_fields(plan: AccountPlan, current: Mapping[str, Any], fields: Mapping[str, Any]) -> AccountPlan:
     """``plan`` writing ``fields`` instead of its own changes (after the policy's ``populate_fields``)."""
     if plan.action == CREATE:
-        return AccountPlan(
-            CREATE, None, dict(fields), {name: [None, value] for name, value in fields.items()}, plan.is_active
-        )
+        return replace(plan, changes=dict(fields), diff={name: [None, value] for name, value in fields.items()})
     diff = _field_diff(current, fields)
-    return AccountPlan(plan.action, plan.user_pk, {name: new for name, (_, new) in diff.items()}, diff, plan.is_active)
+    return replace(plan, changes={name: new for name, (_, new) in diff.items()}, diff=diff)
 
 
 def choose_username(plan: AccountPlan, usernames: Usernames) -> AccountPlan:
@@ -193,9 +211,9 @@ def choose_username(plan: AccountPlan, usernames: Usernames) -> AccountPlan:
     free = next((name for name in usernames.candidates if name not in usernames.taken), None)
     if free is None:
         raise Denied("username_unavailable", "Every generated username for this account is taken.")
-    changes = {**plan.changes, usernames.field: free}
-    diff = {**plan.diff, usernames.field: [None, free]}
-    return AccountPlan(CREATE, None, changes, diff, plan.is_active)
+    return replace(
+        plan, changes={**plan.changes, usernames.field: free}, diff={**plan.diff, usernames.field: [None, free]}
+    )
 
 
 _USERNAME_UNSAFE = re.compile(r"[^a-z0-9.@+_-]")

@@ -29,7 +29,7 @@ from django.utils.module_loading import import_string
 
 from .conf import IdPSettings, app_settings
 from .exceptions import Denied
-from .groups import GroupPlan, GroupState, check_required_groups, plan_groups
+from .groups import GroupPlan, GroupState, check_required_groups, plan_groups, without_privileges
 from .mapping import Profile
 from .messages import ERROR_MESSAGES, GENERIC
 from .planning import (
@@ -142,6 +142,8 @@ class Policy:
             groups = GroupPlan()
             if settings.manages_groups:
                 groups = self.plan_groups(request, profile, settings, state.groups, state.now)
+            if not account.is_active:
+                groups = without_privileges(groups, settings)
         except Denied as denial:
             return Plan.deny(denial)
         notes = ("held for approval",) if held_for_approval(account) else ()

@@ -7,13 +7,23 @@ the policy (:class:`~saml_jit.exceptions.Denied`) — and wherever it happened
 single event and logs one line of identifiers, and :func:`answer` renders the
 page the person sees: the policy's friendly message for the reason code, the
 code, the reference, and the administrator's detail for staff only.
+
+A server fault — the database or the cache failing under a request — is not
+a refusal and cannot count on writing an event: :func:`fault` logs it once,
+with a generated reference, and answers 503 with the same page ("try again in
+a moment", the reference to quote). :data:`FAULTS` are the exception types
+that count as one.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import secrets
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -23,6 +33,35 @@ from .exceptions import Denied, Refusal
 from .models import EventKind, EventSource
 
 logger = logging.getLogger(__name__)
+
+
+def _cache_client_errors() -> tuple[type[BaseException], ...]:
+    """The base exception types of the cache clients Django ships backends for, when installed."""
+    found: list[type[BaseException]] = []
+    for module, name in (("redis.exceptions", "RedisError"), ("pymemcache.exceptions", "MemcacheError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+#: The database or the cache failing (unreachable, restarted, a backend
+#: terminated): socket errors are ``OSError``.
+FAULTS: tuple[type[BaseException], ...] = (DatabaseError, OSError, *_cache_client_errors())
+
+#: Faults whose message describes the connection, never data (an
+#: ``IntegrityError``'s message may quote a value: only its type is logged).
+_DESCRIBED: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    SuspiciousOperation,
+    *_cache_client_errors(),
+)
+
+#: Seconds a client is asked to wait before trying again (``Retry-After``).
+RETRY_AFTER = 5
 
 
 def event_kind(refusal: Refusal) -> str:
@@ -55,6 +94,8 @@ def record(
         **fields,
     )
     level = logging.INFO if isinstance(refusal, Denied) else logging.WARNING
+    if refusal.status >= 500:  # the site could not decide (say, the replay store is down)
+        level = logging.ERROR
     logger.log(
         level,
         "saml_jit refused kind=%s reason=%s idp=%s event=%s",
@@ -77,7 +118,58 @@ def answer(request: HttpRequest, refusal: Refusal, event: Any = None, *, pending
         "detail": refusal.message if getattr(user, "is_staff", False) else "",
         "event": event,
         "reference": event.pk if event is not None else None,
-        "pending": pending,
+        "pending": pending or refusal.code == "pending_approval",
         "status": refusal.status,
+        "fault": refusal.status >= 500,
     }
-    return render(request, app_settings.ERROR_TEMPLATE, context, status=refusal.status)
+    response = render(request, app_settings.ERROR_TEMPLATE, context, status=refusal.status)
+    if refusal.status == 503:
+        response["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+def new_reference() -> str:
+    """A reference for a fault no event could record: short, random, easy to read out."""
+    return secrets.token_hex(4)
+
+
+def _describe(exc: BaseException) -> str:
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    if not isinstance(exc, _DESCRIBED):
+        return name
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{name}: {first_line[:200]}"
+
+
+def fault(request: HttpRequest, exc: BaseException, code: str = "service_unavailable") -> HttpResponse:
+    """Answer a server fault (:data:`FAULTS`): logged once with a new reference, then a 503 page.
+
+    ``code`` chooses the message: ``service_unavailable``, or
+    ``session_unavailable`` once a login's transaction has committed (the
+    person may already be signed in). No event is written: the database may
+    be what failed; the reference ties the page to the log line.
+    """
+    reference = new_reference()
+    logger.error("saml_jit fault ref=%s code=%s path=%s error=%s", reference, code, request.path, _describe(exc))
+    logger.debug("saml_jit fault ref=%s", reference, exc_info=exc)
+    from .policy import get_policy
+
+    context = {
+        "reason_code": code,
+        "reason": get_policy().error_message(code),
+        "detail": "",
+        "event": None,
+        "reference": reference,
+        "pending": False,
+        "status": 503,
+        "fault": True,
+    }
+    try:
+        response = render(request, app_settings.ERROR_TEMPLATE, context, status=503)
+    except Exception:  # the page must not fail in turn (say, a site template that queries the database)
+        response = HttpResponse(f"Service unavailable. Try again in a moment. Reference: {reference}\n", status=503)
+        response["Content-Type"] = "text/plain; charset=utf-8"
+    response["Retry-After"] = str(RETRY_AFTER)
+    # Logged once, above, with the reference: Django's "Service Unavailable: /path" line would repeat it.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -1,9 +1,11 @@
-"""The assertion consumer service: djangosaml2's, made to keep evidence.
+"""djangosaml2's views, made to keep evidence: the ACS, single logout, login and metadata.
 
 Every response ends in exactly one of: a login, a ``denied`` event (the
 assertion was valid, the policy said no) or a ``rejected`` event (pysaml2, or
 saml_jit's own pre-checks, refused the response). Failures answer with a
-clear error page and a 4xx status, never a 500.
+clear error page and a 4xx status, never a 500. Each logout is one ``logout``
+event. The database or the cache failing under any of these views is
+answered 503 with the error page and a reference (:class:`ServerFaultMixin`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import logging
 from typing import Any
 
 import saml2
+from django.conf import settings
 from django.contrib import auth
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
@@ -21,17 +26,21 @@ from djangosaml2.cache import IdentityCache, OutstandingQueriesCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_fallback_login_redirect_url, validate_referral_url
 
-from . import refusals
+from . import events, refusals
 from .backends import outcome_of
 from .conf import app_settings
 from .exceptions import Denied, Refusal, Rejected, Replayed
+from .middleware import LOGIN_COMMITTED
+from .models import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from .saml import logout as slo
 from .saml.assertions import from_response
 from .saml.config import CachedSPConfigMixin
+from .saml.decryption import guarded_decryption
 from .saml.errors import classify
-from .saml.logout import logout_issuer, verify_redirect_signature
 from .saml.response import (
     Inspection,
     check_claimed_destination,
+    check_encryption,
     claimed_issuer,
     inspect_document,
     verify_response,
@@ -40,8 +49,28 @@ from .saml.response import (
 logger = logging.getLogger(__name__)
 
 
+class ServerFaultMixin:
+    """Answer the database or the cache failing under a view with a 503 page and a reference, never a bare 500.
+
+    Once a login's transaction has committed the page says so ("you may
+    already be signed in"): the person did nothing wrong, and trying again
+    starts a new login.
+    """
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        except refusals.FAULTS as exc:
+            return refusals.fault(request, exc, self.fault_code(request))
+
+    def fault_code(self, request: HttpRequest) -> str:
+        return "session_unavailable" if getattr(request, LOGIN_COMMITTED, False) else "service_unavailable"
+
+
 @method_decorator(csrf_exempt, name="dispatch")
-class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView):
+class AssertionConsumerServiceView(
+    ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView
+):
     """djangosaml2's ACS with saml_jit's evidence and error handling."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -73,7 +102,10 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
         )
         acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
         check_claimed_destination(inspection, acs_urls)
-        response = self.validate(client, saml_response, outstanding)
+        idp = app_settings.for_idp(inspection.issuer)
+        check_encryption(inspection, idp)
+        with guarded_decryption(client.sec, inspection, idp):
+            response = self.validate(client, saml_response, outstanding)
         verify_response(
             response,
             inspection,
@@ -112,14 +144,22 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
         session_info = response.session_info()
         assertion = from_response(response)
-        user = auth.authenticate(
-            request,
-            session_info=session_info,
-            assertion_info={"assertion_id": assertion.assertion_id, "not_on_or_after": assertion.not_on_or_after},
-            saml_assertion=assertion,
-        )
+        try:
+            user = auth.authenticate(
+                request,
+                session_info=session_info,
+                assertion_info={"assertion_id": assertion.assertion_id, "not_on_or_after": assertion.not_on_or_after},
+                saml_assertion=assertion,
+            )
+        except Rejected as rejection:  # before any account was looked at: the replay cache is unreachable
+            event = refusals.record(
+                rejection, request=request, idp_entity_id=assertion.idp_entity_id, assertion_id=assertion.assertion_id
+            )
+            return self.refuse(request, rejection, event)
         if user is None:
             return self.refused(request, assertion.idp_entity_id)
+        # Committed: from here on a fault is never reported as the person's (see SamlSessionMiddleware).
+        setattr(request, LOGIN_COMMITTED, True)
         auth.login(request, user)
         djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])  # type: ignore[attr-defined]
         self.post_login_hook(request, user, session_info)
@@ -156,50 +196,174 @@ class AssertionConsumerServiceView(CachedSPConfigMixin, djangosaml2_views.Assert
         return refusals.answer(request, refusal, event, pending=pending)
 
 
-class LogoutView(CachedSPConfigMixin, djangosaml2_views.LogoutView):
-    """djangosaml2's single-logout endpoint, refusing forged redirect-binding messages.
+# -- single logout -------------------------------------------------------------
 
-    Stock djangosaml2 accepts an unsigned LogoutRequest over HTTP-Redirect, so
-    anyone can log a person out with a link (forced logout). Here a message
-    from an IdP whose metadata carries a signing certificate must be signed
-    with it (per IdP, ``REQUIRE_SIGNED_LOGOUT``); other messages are refused
-    with a ``rejected`` event and no one is logged out.
+
+def _is_known_idp(conf: Any, entity_id: str, *, unsure: bool) -> bool:
+    """Whether the metadata describes ``entity_id`` as an IdP; ``unsure`` when asking it failed (say, MDQ)."""
+    try:
+        return "idpsso_descriptor" in conf.metadata[entity_id]
+    except KeyError:
+        return False
+    except Exception:  # a metadata query service failing
+        return unsure
+
+
+def _logout_redirect() -> HttpResponse:
+    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL or "/"))
+
+
+def _http_answer(http_info: dict[str, Any]) -> HttpResponse:
+    """pysaml2's ``http_info`` as a response: a redirect, or the auto-submitting POST form."""
+    headers = dict(http_info.get("headers") or [])
+    if "Location" in headers:
+        return HttpResponseRedirect(headers["Location"])
+    data = http_info.get("data", "")
+    return HttpResponse("".join(data) if isinstance(data, list) else data)
+
+
+def _identity_subject(user: Any, idp_entity_id: str) -> str:
+    if user is None or not idp_entity_id:
+        return ""
+    identity = FederatedIdentity.objects.filter(user=user, idp_entity_id=idp_entity_id).only("subject").first()
+    return identity.subject if identity is not None else ""
+
+
+def end_session(
+    request: HttpRequest, *, idp_entity_id: str, binding: str | None, initiated_by: str, local: bool = False
+) -> None:
+    """Log the person out here: the one ``logout`` event, the SAML subject forgotten, Django's logout.
+
+    The event's ``diff`` says how: ``binding`` (``redirect``, ``post``, or
+    None when no IdP was told), ``initiated_by`` (``sp`` or ``idp``) and
+    ``local`` (True when this session held no SAML sign-in to end at an IdP).
+    """
+    user = getattr(request, "user", None)
+    user = user if user is not None and user.is_authenticated else None
+    # One transaction: with database sessions, no event for a logout whose session could not be ended.
+    with transaction.atomic():
+        events.record(
+            EventKind.LOGOUT,
+            request=request,
+            user=user,
+            idp_entity_id=idp_entity_id[:ENTITY_ID_MAX_LENGTH],
+            subject=_identity_subject(user, idp_entity_id)[:SUBJECT_MAX_LENGTH],
+            diff={"binding": slo.BINDING_NAMES.get(binding or ""), "initiated_by": initiated_by, "local": local},
+        )
+        auth.logout(request)
+    request.saml_session.pop("_saml2_subject_id", None)  # type: ignore[attr-defined]
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class LogoutView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LogoutView):
+    """djangosaml2's single-logout endpoint (``ls/``, ``ls/post/``), with the same rules on both bindings.
+
+    Stock djangosaml2 ends the session on an unsigned LogoutRequest (anyone
+    can log a person out with a link or a form), accepts any LogoutResponse,
+    twice, and answers garbage with a 500. Here (see
+    :mod:`saml_jit.saml.logout`): the Issuer must be an IdP of the metadata;
+    the message must be signed with its metadata certificates (per IdP,
+    ``REQUIRE_SIGNED_LOGOUT``) and recent; a LogoutResponse must answer a
+    LogoutRequest this session sent, once; a LogoutRequest ends the session
+    only when it names the subject this session signed in as. Anything else
+    is refused with a ``rejected`` event and a 4xx page, and no one is
+    logged out.
+    """
+
+    def do_logout_service(self, request: HttpRequest, data: Any, binding: str, *args: Any, **kwargs: Any) -> Any:
+        issuer = ""
+        try:
+            message = slo.read_logout_message(data, binding, app_settings.MAX_RESPONSE_SIZE)
+            issuer = message.issuer
+            state, client = self.get_state_client(request)
+            self.verify(request, client, message, binding)
+            if message.is_request:
+                return self.logout_requested(request, client, state, message, binding, data.get("RelayState", ""))
+            return self.logout_answered(request, client, state, message, binding)
+        except Rejected as rejection:
+            return self.refuse(request, rejection, refusals.record(rejection, request=request, idp_entity_id=issuer))
+
+    def verify(self, request: HttpRequest, client: Any, message: slo.LogoutMessage, binding: str) -> None:
+        """Issuer known, recent, and signed with its metadata certificates (unless not required); or Rejected."""
+        metadata = client.config.metadata
+        if not message.issuer or not _is_known_idp(client.config, message.issuer, unsure=False):
+            raise Rejected("unknown_issuer", "The logout message names no IdP of this SP's metadata.", status=403)
+        slo.check_fresh(message, app_settings.MAX_RESPONSE_AGE, app_settings.CLOCK_SKEW)
+        settings_for_idp = app_settings.for_idp(message.issuer)
+        required = settings_for_idp.REQUIRE_SIGNED_LOGOUT
+        if binding == saml2.BINDING_HTTP_POST:
+            if required or message.signed:
+                slo.verify_post_signature(message, client.sec, settings_for_idp.ALLOW_SHA1)
+            return
+        query = request.META.get("QUERY_STRING", "")
+        if required or slo.is_redirect_signed(query):
+            certificates = [cert for _, cert in metadata.certs(message.issuer, "idpsso", use="signing")]
+            slo.verify_redirect_signature(query, certificates, settings_for_idp.ALLOW_SHA1)
+
+    def logout_requested(
+        self, request: HttpRequest, client: Any, state: Any, message: slo.LogoutMessage, binding: str, relay_state: str
+    ) -> HttpResponse:
+        """IdP-initiated: end the session if the request names its subject; answer the IdP either way."""
+        stored = djangosaml2_views._get_subject_id(request.saml_session)  # type: ignore[attr-defined]
+        answer = slo.answer_logout_request(client, message, binding, relay_state, stored)
+        state.sync()
+        if answer.matched:
+            end_session(request, idp_entity_id=message.issuer, binding=binding, initiated_by="idp")
+        else:
+            logger.warning("saml_jit logout request from idp=%s names another subject; none ended", message.issuer)
+        return _http_answer(answer.http_info) if answer.http_info is not None else _logout_redirect()
+
+    def logout_answered(
+        self, request: HttpRequest, client: Any, state: Any, message: slo.LogoutMessage, binding: str
+    ) -> HttpResponse:
+        """SP-initiated, completed: the IdP's answer to this session's LogoutRequest (its event was written then)."""
+        response = slo.parse_logout_response(client, message, binding)
+        slo.claim_logout_request(state, message)
+        state.sync()
+        return djangosaml2_views.finish_logout(request, response)  # type: ignore[no-any-return]
+
+    def refuse(self, request: HttpRequest, refusal: Refusal, event: Any) -> HttpResponse:
+        """The page for a refused logout message; override to customise (the event is already written)."""
+        return refusals.answer(request, refusal, event)
+
+
+class LogoutInitView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LogoutInitView):
+    """SP-initiated logout (``logout/``): a LogoutRequest to the IdP the person signed in with.
+
+    Whoever signed in without SAML (a local password, the admin), or whose
+    IdP offers no logout endpoint, is logged out here only (stock djangosaml2
+    answers them with a 500 or a bare 400). Either way one ``logout`` event.
     """
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        message = request.GET.get("SAMLRequest") or request.GET.get("SAMLResponse")
-        if message:
-            try:
-                self.verify_redirect(request, message)
-            except Rejected as rejection:
-                return refusals.answer(request, rejection, refusals.record(rejection, request=request))
-        return super().get(request, *args, **kwargs)
-
-    def verify_redirect(self, request: HttpRequest, message: str) -> None:
-        issuer = logout_issuer(message)
-        settings = app_settings.for_idp(issuer)
-        if not settings.REQUIRE_SIGNED_LOGOUT:
-            return
-        conf = self.get_sp_config(request)
-        try:
-            certificates = conf.metadata.certs(issuer, "idpsso", use="signing") if issuer else []
-        except Exception:  # pysaml2 raises KeyError and others for unknown entities
-            certificates = []
-        if not certificates:
-            raise Rejected("unknown_issuer", "The logout message names no trusted IdP.", status=403)
-        verify_redirect_signature(
-            request.META.get("QUERY_STRING", ""), [cert for _, cert in certificates], settings.ALLOW_SHA1
-        )
+        state, client = self.get_state_client(request)
+        subject = djangosaml2_views._get_subject_id(request.saml_session)  # type: ignore[attr-defined]
+        idp_entity_id = next(iter(slo.issuers_of(client, subject)), "")
+        sent = slo.start_logout(client, subject)
+        slo.forget(client, subject)  # signed out here now; the IdP's answer needs only the request's state
+        state.sync()
+        if sent is None:
+            end_session(request, idp_entity_id=idp_entity_id, binding=None, initiated_by="sp", local=True)
+            return _logout_redirect()
+        end_session(request, idp_entity_id=sent.idp_entity_id, binding=sent.binding, initiated_by="sp")
+        return _http_answer(sent.http_info)
 
 
-# djangosaml2's other views, on the cached configuration (and in-process crypto).
-class LoginView(CachedSPConfigMixin, djangosaml2_views.LoginView):
-    pass
+class LoginView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LoginView):
+    """djangosaml2's login view on the cached configuration, with saml_jit's error page."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        idp = request.GET.get("idp")
+        # Asked before djangosaml2 asks pysaml2, which logs an unknown entity at ERROR.
+        if idp and not _is_known_idp(self.get_sp_config(request), idp, unsure=True):  # unsure: djangosaml2 decides
+            return self.unknown_idp(request, idp)
+        return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    def unknown_idp(self, request: HttpRequest, idp: str) -> HttpResponse:
+        """An IdP that is not in the metadata: one log line (djangosaml2 logs a traceback) and a 403 page."""
+        logger.warning("saml_jit login for an IdP not in the metadata: %r", str(idp)[:200])
+        return refusals.answer(request, Rejected("unknown_idp", "The IdP is not in this SP's metadata.", status=403))
 
 
-class LogoutInitView(CachedSPConfigMixin, djangosaml2_views.LogoutInitView):
-    pass
-
-
-class MetadataView(CachedSPConfigMixin, djangosaml2_views.MetadataView):
+class MetadataView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.MetadataView):
     pass

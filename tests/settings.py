@@ -35,12 +35,13 @@ if AUTH_USER_MODEL != "auth.User":
     INSTALLED_APPS.append("tests.custom_user")
 
 MIDDLEWARE = [
+    # djangosaml2's SAML session, answering a failed save with 503 (never 400); before SessionMiddleware.
+    "saml_jit.middleware.SamlSessionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "djangosaml2.middleware.SamlSessionMiddleware",
 ]
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

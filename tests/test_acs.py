@@ -277,10 +277,11 @@ def test_new_users_held_for_approval(browser, settings):
 
     response = browser.login()
     assert response.status_code == 403
-    assert b"<code>inactive</code>" in response.content
+    assert b"<code>pending_approval</code>" in response.content
+    assert b"awaiting approval" in response.content
     assert_not_logged_in(browser)
     _created, denied = events()
-    assert (denied.kind, denied.reason_code, denied.user) == (EventKind.DENIED, "inactive", user)
+    assert (denied.kind, denied.reason_code, denied.user) == (EventKind.DENIED, "pending_approval", user)
     assert User.objects.count() == 1
 
 

@@ -13,7 +13,16 @@ from django.core.checks import ERROR
 from django.test import override_settings
 
 from saml_jit.backends import SamlJitBackend
-from saml_jit.checks import EXPIRY_MIDDLEWARE, Codes, Hints, check_installation, check_saml_config, check_settings
+from saml_jit.checks import (
+    EXPIRY_MIDDLEWARE,
+    SAML_SESSION_MIDDLEWARE,
+    Codes,
+    Hints,
+    check_installation,
+    check_saml_config,
+    check_settings,
+)
+from saml_jit.middleware import SamlSessionMiddleware
 
 IDP = "https://idp.example.org/idp/shibboleth"
 OTHER_IDP = "https://login.partner.example/saml"
@@ -94,6 +103,43 @@ class TestInstallation:
     @pytest.mark.parametrize("backend", ["saml_jit.backends.SamlJitBackend", f"{__name__}.SiteBackend"])
     def test_e002_silent_with_backend_or_subclass(self, backend):
         with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend", backend]):
+            assert ids(check_installation()) == []
+
+
+# ------------------------------------------------------------ W008, W009
+
+STOCK_SAML_SESSION = "djangosaml2.middleware.SamlSessionMiddleware"
+
+
+class SiteSamlSessionMiddleware(SamlSessionMiddleware):
+    """A site's subclass of saml_jit's SAML-session middleware."""
+
+
+def _without_saml_session(middleware=None) -> list[str]:
+    return [m for m in (middleware or django_settings.MIDDLEWARE) if m != SAML_SESSION_MIDDLEWARE]
+
+
+class TestSessionMiddleware:
+    def test_w008_stock_djangosaml2_middleware(self):
+        with override_settings(MIDDLEWARE=[*_without_saml_session(), STOCK_SAML_SESSION]):
+            messages = check_installation()
+        assert ids(messages) == [Codes.SAML_SESSION_MIDDLEWARE_MISSING]
+        assert messages[0].hint == Hints.SAML_SESSION_MIDDLEWARE_MISSING
+
+    def test_w008_no_saml_session_middleware(self):
+        with override_settings(MIDDLEWARE=_without_saml_session()):
+            assert ids(check_installation()) == [Codes.SAML_SESSION_MIDDLEWARE_MISSING]
+
+    def test_w009_after_session_middleware(self):
+        with override_settings(MIDDLEWARE=[*_without_saml_session(), SAML_SESSION_MIDDLEWARE]):
+            messages = check_installation()
+        assert ids(messages) == [Codes.SAML_SESSION_MIDDLEWARE_ORDER]
+        assert messages[0].hint == Hints.SAML_SESSION_MIDDLEWARE_ORDER
+
+    @pytest.mark.parametrize("path", [SAML_SESSION_MIDDLEWARE, f"{__name__}.SiteSamlSessionMiddleware"])
+    def test_silent_before_session_middleware(self, path):
+        assert django_settings.MIDDLEWARE.index(SAML_SESSION_MIDDLEWARE) == 0
+        with override_settings(MIDDLEWARE=[path, *_without_saml_session()]):
             assert ids(check_installation()) == []
 
 

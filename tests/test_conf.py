@@ -52,6 +52,7 @@ class TestDefaults:
         assert idp.CREATE_GROUPS is False
         assert dict(idp.GROUP_MAP) == {}
         assert idp.manages_groups is False
+        assert idp.ALLOW_CBC_ENCRYPTION is False  # AES-GCM only: CBC is a decryption oracle's ground
 
     def test_missing_setting_entirely(self):
         with override_settings():
@@ -121,6 +122,12 @@ class TestPrecedence:
         assert app_settings.POLICY == "a.B"
         assert app_settings.ERROR_TEMPLATE == "x.html"
         assert app_settings.MAX_RESPONSE_SIZE == 1024
+
+    @override_settings(SAML_JIT={"IDPS": {IDP: {"ALLOW_CBC_ENCRYPTION": True}}})
+    def test_cbc_encryption_opt_in_is_per_idp(self):
+        assert "ALLOW_CBC_ENCRYPTION" in PER_IDP_KEYS
+        assert app_settings.for_idp(IDP).ALLOW_CBC_ENCRYPTION is True
+        assert app_settings.for_idp(OTHER_IDP).ALLOW_CBC_ENCRYPTION is False
 
     @override_settings(SAML_JIT={"IDPS": {IDP: None}})
     def test_empty_idp_block(self):

@@ -49,6 +49,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from saml_jit.saml import adapter, security
 from saml_jit.saml import config as spconfig
 from saml_jit.saml.backend import XmlSecBackend, get_backend
+from saml_jit.testing.encryption import AES256_CBC, Encryption
 from saml_jit.testing.idp import _cert_base64
 from tests.conftest import person
 from tests.federation import (
@@ -356,6 +357,11 @@ CASES: dict[str, tuple[dict, Callable[[str], str] | None, str]] = {
         tamper_ciphertext,
         "rejected",
     ),
+    "encrypted with AES-CBC, tampered ciphertext": (
+        {"encrypt_for_cert": SP_CERT, "sign_response": False, "encryption": Encryption(data=AES256_CBC)},
+        tamper_ciphertext,
+        "rejected",
+    ),
 }
 
 
@@ -381,14 +387,19 @@ def test_pysaml2_verdict(case, backend):
     assert got.startswith(expected), got
 
 
-#: Where the xmlsec1 path ends in another exception than the in-process one.
-#: A garbled ciphertext decrypts to random bytes (the session key is random
-#: per minted response): usually not UTF-8, and xmlsec1 writes them out for
-#: pysaml2 to crash decoding them (UnicodeDecodeError, which the ACS reports
-#: as a malformed response); sometimes with a NUL in them, which the xmlsec1
-#: program itself refuses (so pysaml2 finds no assertion). libxmlsec1
-#: in-process always refuses to parse them: no assertion. All refuse.
-XMLSEC1_DIFFERS = {"encrypted, tampered ciphertext": {"rejected:UnicodeDecodeError", "rejected:no assertion"}}
+#: Where the xmlsec1 path ends in another exception than the in-process one
+#: (pysaml2 alone, without saml_jit's guard: at the ACS every one of these is
+#: the same ``decryption_failed``, see tests/test_encryption.py). An AES-GCM
+#: ciphertext (the test IdP's default) that was changed fails its tag with
+#: both. A garbled AES-CBC ciphertext decrypts to random bytes (the session
+#: key is random per minted response): usually not UTF-8, and xmlsec1 writes
+#: them out for pysaml2 to crash decoding them (UnicodeDecodeError);
+#: sometimes with a NUL in them, which the xmlsec1 program itself refuses (so
+#: pysaml2 finds no assertion). libxmlsec1 in-process always refuses to parse
+#: them: no assertion. All refuse.
+XMLSEC1_DIFFERS = {
+    "encrypted with AES-CBC, tampered ciphertext": {"rejected:UnicodeDecodeError", "rejected:no assertion"},
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))

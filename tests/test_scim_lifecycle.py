@@ -155,10 +155,10 @@ def test_deactivated_user_is_refused_at_the_acs_until_reactivated(scim, browser)
     response = browser.login(idp=IDP_A, name_id=SUBJECT)
 
     assert response.status_code == 403
-    assert b"inactive" in response.content
+    assert b"<code>account_deprovisioned</code>" in response.content
     assert not User.objects.get().is_active
     denied = ProvisioningEvent.objects.filter(kind=EventKind.DENIED).get()
-    assert denied.reason_code == "inactive"
+    assert denied.reason_code == "account_deprovisioned"
     assert User.objects.count() == 1
 
     scim.patch(f"/Users/{created['id']}", REACTIVATE)
@@ -172,3 +172,68 @@ def test_scim_delete_is_refused_at_the_acs(scim, browser):
     response = browser.login(idp=IDP_A, name_id=SUBJECT)
     assert response.status_code == 403
     assert User.objects.count() == 1
+
+
+# --------------------------------------------------------------------------
+# The lifecycle over SCIM
+
+
+def test_scim_create_starts_a_scim_lifecycle_without_assertions(scim, browser):
+    from saml_jit.models import AccountLifecycle
+
+    scim.create_user(external_id=SUBJECT)
+    row = AccountLifecycle.objects.get()
+    identity = FederatedIdentity.objects.get()
+    assert (row.state, row.source, row.created_by, row.actor) == ("active", "scim", "scim", "okta")
+    assert row.last_scim_at is not None
+    assert identity.first_asserted_at is None and identity.last_asserted_at is None and identity.bound_at
+    browser.login(idp=IDP_A, name_id=SUBJECT)
+    identity.refresh_from_db()
+    assert identity.first_asserted_at == identity.last_asserted_at is not None
+
+
+def test_scim_deprovisioning_is_recorded_on_the_lifecycle(scim):
+    from saml_jit.models import AccountLifecycle
+
+    created = scim.create_user(external_id=SUBJECT)
+    AccountLifecycle.objects.update(last_scim_at=None)
+    scim.patch(f"/Users/{created['id']}", DEACTIVATE)
+    row = AccountLifecycle.objects.get()
+    assert (row.state, row.source, row.reason_code, row.actor) == ("deprovisioned", "scim", "scim_deactivated", "okta")
+    assert row.last_scim_at is not None  # the touch is evidence
+    scim.patch(f"/Users/{created['id']}", DEACTIVATE)  # again: nothing changes, no second event
+    assert ProvisioningEvent.objects.filter(kind=EventKind.DEACTIVATED).count() == 1
+    assert scim.delete(f"/Users/{created['id']}").status_code == 204
+    assert ProvisioningEvent.objects.filter(kind=EventKind.DEACTIVATED).count() == 1
+
+
+def test_scim_delete_records_its_reason(scim):
+    created = scim.create_user(external_id=SUBJECT)
+    scim.delete(f"/Users/{created['id']}")
+    event = ProvisioningEvent.objects.get(kind=EventKind.DEACTIVATED)
+    assert (event.reason_code, event.actor, event.subject) == ("scim_delete", "okta", SUBJECT)
+
+
+def test_scim_never_approves_a_pending_account(scim, browser, settings):
+    from saml_jit.models import AccountLifecycle
+
+    settings.SAML_JIT = {"NEW_USERS_ACTIVE": False}
+    browser.login(idp=IDP_A, name_id=SUBJECT)
+    user = User.objects.get()
+    response = scim.get(f"/Users/{user.pk}")
+    assert response.status_code == 200 and response.json()["active"] is False
+    scim.patch(f"/Users/{user.pk}", REACTIVATE)
+    assert AccountLifecycle.objects.get().state == "pending_approval"
+    assert scim.get(f"/Users/{user.pk}").json()["active"] is False
+
+
+def test_scim_reactivates_what_an_administrator_deprovisioned(scim, browser):
+    from saml_jit import lifecycle as rules
+    from saml_jit.provisioning import lifecycle
+
+    created = scim.create_user(external_id=SUBJECT)
+    user = User.objects.get()
+    lifecycle.transition(user, rules.ADMIN_DEPROVISION, lifecycle.Context(actor="ops"))
+    assert browser.login(idp=IDP_A, name_id=SUBJECT).status_code == 403
+    scim.patch(f"/Users/{created['id']}", REACTIVATE)
+    assert browser.login(idp=IDP_A, name_id=SUBJECT).status_code == 302

@@ -6,6 +6,8 @@ extends the registered user admin; Django's admin autodiscovery does that.
 * :mod:`.events` — provisioning events, with :mod:`.exports` (CSV, JSON
   lines) and :mod:`.large_tables` (a changelist over millions of rows);
 * :mod:`.identities`, :mod:`.grants` — what SAML bound and granted;
+* :mod:`.lifecycle` — every account's state, the approval queue, and the
+  actions that change them;
 * :mod:`.users` — identities, grants and recent events on the user page;
 * :mod:`.scim` — SCIM clients (tokens shown once) and their groups;
 * :mod:`.common` — read-only permissions and JSON display.
@@ -13,12 +15,16 @@ extends the registered user admin; Django's admin autodiscovery does that.
 
 from __future__ import annotations
 
+from django.contrib import admin
+
+from ..forms import SsoAwareAdminAuthenticationForm
 from .common import NoAddChangeMixin, ReadOnlyAdminMixin, pretty_json
 from .events import EventDisplayMixin, IdPListFilter, ProvisioningEventAdmin
 from .exports import EXPORT_FIELDS
 from .grants import GrantAdmin
 from .identities import FederatedIdentityAdmin
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
+from .lifecycle import AccountLifecycleAdmin, LifecycleInline, PendingAccountAdmin
 from .scim import ScimClientAdmin, ScimGroupAdmin
 from .users import (
     RECENT_EVENTS,
@@ -30,9 +36,14 @@ from .users import (
     SamlJitUserAdminMixin,
 )
 
+if admin.site.login_form is None:
+    # Tells an SSO-only account why its password is refused (saml_jit.backends.PasswordBackend).
+    admin.site.login_form = SsoAwareAdminAuthenticationForm
+
 __all__ = [
     "EXPORT_FIELDS",
     "RECENT_EVENTS",
+    "AccountLifecycleAdmin",
     "DateDrillDownQuerySet",
     "EstimatedCountPaginator",
     "EventDisplayMixin",
@@ -41,8 +52,10 @@ __all__ = [
     "GrantInline",
     "IdPListFilter",
     "IdentityInline",
+    "LifecycleInline",
     "ManagedGroupFilter",
     "NoAddChangeMixin",
+    "PendingAccountAdmin",
     "ProvisioningEventAdmin",
     "ReadOnlyAdminMixin",
     "RecentEventInline",

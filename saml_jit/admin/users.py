@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import FederatedIdentity, Grant, ProvisioningEvent
 from .common import ReadOnlyAdminMixin
 from .events import EventDisplayMixin
+from .lifecycle import LifecycleInline
 
 #: How many events the user page shows (the full list is one click away).
 RECENT_EVENTS = 20
@@ -78,7 +79,7 @@ class SamlJitUserAdminMixin:
     admin later.
     """
 
-    saml_jit_inlines = (IdentityInline, GrantInline, RecentEventInline)
+    saml_jit_inlines = (LifecycleInline, IdentityInline, GrantInline, RecentEventInline)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]

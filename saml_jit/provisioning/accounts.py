@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..models import FederatedIdentity
+from .. import events, notifications
+from ..models import EventKind, EventSource, FederatedIdentity
 
 
 def create_user(
@@ -39,28 +43,63 @@ def update_user(user: Any, changes: Mapping[str, Any], also: Iterable[str] = ())
 
 
 def bind(
-    user: Any, idp_entity_id: str, subject: str, *, name_id_format: str = "", assertion_id: str = ""
+    user: Any,
+    idp_entity_id: str,
+    subject: str,
+    *,
+    name_id_format: str = "",
+    assertion_id: str = "",
+    asserted: bool = True,
+    request: Any = None,
 ) -> FederatedIdentity:
-    """Bind ``user`` to (IdP, subject). The unique constraints make a concurrent second bind fail."""
+    """Bind ``user`` to (IdP, subject). The unique constraints make a concurrent second bind fail.
+
+    ``asserted``: the binding comes from an assertion (a SAML login), not
+    from SCIM pre-provisioning. The person is told after commit
+    (:func:`saml_jit.notifications.identity_linked`).
+    """
     now = timezone.now()
-    return FederatedIdentity.objects.create(
+    identity = FederatedIdentity.objects.create(
         user=user,
         idp_entity_id=idp_entity_id,
         subject=subject,
         name_id_format=name_id_format,
-        first_asserted_at=now,
-        last_asserted_at=now,
+        bound_at=now,
+        first_asserted_at=now if asserted else None,
+        last_asserted_at=now if asserted else None,
         last_assertion_id=assertion_id,
     )
+    notifications.identity_linked(user, identity, request)
+    return identity
 
 
 def touch(identity: FederatedIdentity, assertion_id: str) -> None:
-    """Note that the IdP asserted this identity again, just now."""
+    """Note that the IdP asserted this identity again, just now (the first time, for a SCIM-made one)."""
+    now = timezone.now()
+    first = Coalesce("first_asserted_at", Value(now))
     FederatedIdentity.objects.filter(pk=identity.pk).update(
-        last_asserted_at=timezone.now(), last_assertion_id=assertion_id
+        last_asserted_at=now, last_assertion_id=assertion_id, first_asserted_at=first
     )
 
 
 def rebind(user: Any, idp_entity_id: str, subject: str) -> None:
     """Change the subject of ``user``'s identity with ``idp_entity_id`` (the IdP renamed it, over SCIM)."""
     FederatedIdentity.objects.filter(user=user, idp_entity_id=idp_entity_id).update(subject=subject)
+
+
+def unbind(identity: FederatedIdentity, *, actor: str = "", request: Any = None) -> None:
+    """Remove an identity from its account (an administrator's action): one event, and the person is told."""
+    user = identity.user
+    with transaction.atomic():
+        events.record(
+            EventKind.UNLINKED,
+            request=request,
+            user=user,
+            source=EventSource.ADMIN,
+            idp_entity_id=identity.idp_entity_id,
+            subject=identity.subject,
+            actor=actor,
+            message="identity removed from the account",
+        )
+        identity.delete()
+        notifications.identity_unlinked(user, identity, request)

@@ -30,13 +30,14 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from .. import events, refusals
+from .. import lifecycle as rules
 from ..conf import app_settings
 from ..exceptions import Denied, Replayed
 from ..mapping import AssertionData, Profile, build_profile, field_specs
 from ..models import SUBJECT_MAX_LENGTH, EventKind
 from ..planning import CREATE, LINK, Plan
 from ..policy import get_policy
-from . import accounts, grants, replay
+from . import accounts, grants, lifecycle, replay
 from .state import Context, Gathered, gather
 
 logger = logging.getLogger(__name__)
@@ -155,13 +156,8 @@ def _create(ctx: Context, profile: Profile, plan: Plan, gathered: Gathered) -> O
     user = accounts.create_user(
         ctx.user_model, account.changes, is_active=account.is_active, flags=grants.flag_values(plan.groups)
     )
-    accounts.bind(
-        user,
-        profile.idp_entity_id,
-        profile.subject,
-        name_id_format=profile.name_id_format,
-        assertion_id=profile.assertion_id,
-    )
+    lifecycle.start(user, active=account.is_active, source=rules.SAML, created_by="jit")
+    _bind(ctx, profile, user)
     if gathered.groups is not None:
         grants.apply_plan(user, profile, plan.groups, gathered.groups, gathered.state.now)
     return _event(ctx, profile, EventKind.CREATED, user, plan)
@@ -170,23 +166,40 @@ def _create(ctx: Context, profile: Profile, plan: Plan, gathered: Gathered) -> O
 def _update(ctx: Context, profile: Profile, plan: Plan, gathered: Gathered) -> Outcome:
     account, user = plan.account, gathered.user
     assert account is not None
+    if account.lifecycle is not None:
+        _reactivate(ctx, profile, user, account.lifecycle)
     accounts.update_user(user, account.changes, also=grants.set_flags(user, plan.groups))
     if gathered.groups is not None:
         grants.apply_plan(user, profile, plan.groups, gathered.groups, gathered.state.now)
     if account.action == LINK:
-        accounts.bind(
-            user,
-            profile.idp_entity_id,
-            profile.subject,
-            name_id_format=profile.name_id_format,
-            assertion_id=profile.assertion_id,
-        )
+        lifecycle.lifecycle_row(user)
+        _bind(ctx, profile, user)
         kind = EventKind.LINKED
     else:
         assert gathered.identity is not None
         accounts.touch(gathered.identity, profile.assertion_id)
         kind = EventKind.UPDATED if plan.diff else EventKind.LOGIN
     return _event(ctx, profile, kind, user, plan)
+
+
+def _bind(ctx: Context, profile: Profile, user: Any) -> None:
+    accounts.bind(
+        user,
+        profile.idp_entity_id,
+        profile.subject,
+        name_id_format=profile.name_id_format,
+        assertion_id=profile.assertion_id,
+        request=ctx.request,
+    )
+
+
+def _reactivate(ctx: Context, profile: Profile, user: Any, decision: rules.Decision) -> None:
+    """A dormant account's IdP vouches for it again: the ``reactivated`` event, then the login's own."""
+    row = user.saml_lifecycle
+    where = lifecycle.Context(
+        idp_entity_id=profile.idp_entity_id, request=ctx.request, fields={"subject": profile.subject}
+    )
+    lifecycle.apply([(user, row, decision)], where)
 
 
 def _event(ctx: Context, profile: Profile, kind: str, user: Any, plan: Plan) -> Outcome:

@@ -16,6 +16,9 @@ Two stores, chosen by ``SAML_JIT["REPLAY_STORE"]``:
   assertion's ``NotOnOrAfter`` plus the clock skew. Not transactional: the
   ID is burned even if the login then fails. Never use a per-process cache
   (local memory) with several processes. The event constraint still holds.
+  A cache that cannot be reached refuses the login
+  (``replay_store_unavailable``, 503): an assertion is never admitted
+  unchecked.
 
 How long the record must live: the ACS refuses a response or an assertion
 whose ``IssueInstant`` is older than ``MAX_RESPONSE_AGE`` plus
@@ -34,7 +37,7 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..exceptions import Replayed
+from ..exceptions import Rejected, Replayed
 from ..models import ASSERTION_CONSUMING_KINDS, ProvisioningEvent
 
 #: Kept this long in the cache when an assertion carries no NotOnOrAfter
@@ -64,7 +67,13 @@ def consume_in_cache(idp_entity_id: str, assertion_id: str, not_on_or_after: dat
     expires_at = now + DEFAULT_RETENTION if not_on_or_after is None else max(not_on_or_after, now) + skew
     digest = hashlib.sha256(f"{idp_entity_id}\n{assertion_id}".encode()).hexdigest()
     timeout = max(1, int((expires_at - now).total_seconds()))
-    if not caches[app_settings.REPLAY_CACHE].add(f"saml_jit:assertion:{digest}", 1, timeout):
+    try:
+        added = caches[app_settings.REPLAY_CACHE].add(f"saml_jit:assertion:{digest}", 1, timeout)
+    except Exception as exc:  # any cache client's failure: fail closed, never admit an unchecked assertion
+        raise Rejected(
+            "replay_store_unavailable", f"The replay cache could not be reached ({type(exc).__name__}).", status=503
+        ) from exc
+    if not added:
         raise Replayed(assertion_id)
 
 

@@ -19,7 +19,7 @@ from ..conf import IdPSettings
 from ..exceptions import Denied
 from ..groups import GroupState
 from ..mapping import Profile
-from ..models import FederatedIdentity, users_with_email
+from ..models import FederatedIdentity, lifecycle_of, users_with_email
 from ..planning import AccountState, LoginState, Usernames
 from ..policy import Policy
 from . import grants
@@ -58,14 +58,17 @@ def account_state(user: Any, field_names: list[str], idps: frozenset[str] = froz
         is_staff=bool(getattr(user, "is_staff", False)),
         is_superuser=bool(getattr(user, "is_superuser", False)),
         idps=idps,
+        lifecycle=lifecycle_of(user),
     )
 
 
 def gather(ctx: Context, profile: Profile, *, lock: bool = True) -> Gathered:
     """Read the state for ``profile``'s login; ``lock`` the identity row (inside the login's transaction)."""
-    identities = FederatedIdentity.objects.select_related("user")
+    identities = FederatedIdentity.objects.select_related("user", "user__saml_lifecycle")
     if lock:
-        identities = identities.select_for_update()
+        # Not the lifecycle row: PostgreSQL cannot lock the nullable side of an
+        # outer join. Lifecycle transitions lock the identities first instead.
+        identities = identities.select_for_update(of=("self", "user"))
     identity = identities.filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject).first()
     match = email_match = None
     if identity is None:

@@ -2,7 +2,9 @@
 
 Configuration (:mod:`.config`), in-process crypto (:mod:`.backend`,
 :mod:`.keys`, :mod:`.security`, :mod:`.adapter`), schema validation
-(:mod:`.schema`), response and logout checks (:mod:`.response`,
+(:mod:`.schema`), work bounds on untrusted documents (:mod:`.bounds`), the
+accepted encryption algorithms (:mod:`.encryption`), decryption without an
+oracle (:mod:`.decryption`), response and logout checks (:mod:`.response`,
 :mod:`.logout`), failure classification (:mod:`.errors`), SAML's identifier
 length limits (:mod:`.limits`) and assertion extraction (:mod:`.assertions`,
 into :class:`.data.AssertionData`).

@@ -25,6 +25,11 @@ It is at least as strict as pysaml2's ``xmlsec1`` path, check for check:
   ``ID`` (``xmlsec1 --id-attr`` refuses those too): the classic signature
   wrapping shapes.
 * No DTD, no entities, no network access when parsing.
+* Decryption only with the algorithms of :mod:`saml_jit.saml.encryption`
+  (AES-GCM or AES-CBC content, RSA-OAEP key transport; never RSA-1_5, key
+  agreement or a ``CipherReference``), checked before anything is
+  decrypted. Which IdP may use CBC is decided before that, per IdP
+  (:mod:`saml_jit.saml.decryption`).
 
 How pysaml2 is made to use it: :mod:`saml_jit.saml.adapter`.
 """
@@ -47,6 +52,7 @@ from saml2.sigver import (
 )
 from saml2.xmldsig import ALLOWED_CANONICALIZATIONS, ALLOWED_TRANSFORMS, TRANSFORM_ENVELOPED
 
+from . import encryption
 from ._libxmlsec import xmlsec
 from .keys import KeyCache, ManagerCache
 
@@ -229,6 +235,10 @@ class XmlSecBackend(CryptoBackend):
         encrypted = next(root.iter(f"{_XENC}EncryptedData"), None)
         if encrypted is None:
             raise DecryptError("no EncryptedData element")
+        try:
+            encryption.check(encryption.methods(root), allow_cbc=True)
+        except encryption.Unacceptable as exc:
+            raise DecryptError(f"refused before decrypting: {exc}") from None
         _register_retrieved_keys(root)
         key = self._load(key_file, _c.KeyDataFormatPem, DecryptError, "decryption key")
         ctx = xmlsec.EncryptionContext(self._managers.get(key))

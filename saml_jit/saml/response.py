@@ -5,9 +5,12 @@ djangosaml2 documents — it also accepts things a careful service provider
 must refuse: a document with a DTD, an assertion without an
 AudienceRestriction, a bearer confirmation without Recipient or NotOnOrAfter,
 any InResponseTo once unsolicited responses are allowed, SHA-1 signatures.
-These checks run before (:func:`inspect_document`) and after
-(:func:`verify_response`) pysaml2's own, and raise
-:class:`~saml_jit.exceptions.Rejected`.
+These checks run before (:func:`inspect_document`, :func:`check_encryption`)
+and after (:func:`verify_response`) pysaml2's own, and raise
+:class:`~saml_jit.exceptions.Rejected`. Before: the document is parsed within
+the work bounds (:mod:`.bounds`) and its encryption algorithms are held to
+the allow-list (:mod:`.encryption`), so pysaml2 never spends its costly
+object model on a hostile document nor decrypts what it should not.
 """
 
 from __future__ import annotations
@@ -20,20 +23,20 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
-from xml.etree.ElementTree import ParseError
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
-from ..conf import IdPSettings
+from ..conf import IdPSettings, app_settings
 from ..exceptions import Rejected
+from . import bounds
+from . import encryption as xmlenc
 from .limits import ENTITY_ID_MAX_LENGTH
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAML_ISSUER = f"{{{SAML}}}Issuer"
+DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 SHA1_ALGORITHMS = frozenset(
     {
@@ -53,6 +56,10 @@ class Inspection:
     issuer: str
     in_response_to: str | None
     destination: str | None = None
+    #: The Response carries a signature of its own (pysaml2 must verify it before decrypting).
+    signed: bool = False
+    #: The encryption methods the document asks for (see :mod:`saml_jit.saml.encryption`).
+    encryption: tuple[xmlenc.Method, ...] = ()
 
 
 def _issuer_element(root: Any) -> Any:
@@ -60,37 +67,90 @@ def _issuer_element(root: Any) -> Any:
     return issuer if issuer is not None else root.find(f".//{SAML_ISSUER}")
 
 
-def inspect_document(saml_response: str) -> Inspection:
-    """Decode and parse the document safely; refuse DTDs and non-responses."""
+def _decode(saml_response: str) -> bytes:
     try:
-        document = base64.b64decode(saml_response, validate=True)
+        return base64.b64decode(saml_response, validate=True)
     except (binascii.Error, ValueError):
         raise Rejected("malformed_response", "The SAMLResponse is not valid base64.") from None
+
+
+def _parse(document: bytes) -> Any:
     try:
-        root = fromstring(document, forbid_dtd=True)
-    except DefusedXmlException:
+        return bounds.parse(document)
+    except bounds.DoctypeFound:
         # Any DTD, even a harmless one: SAML never needs one, and DTDs carry
         # entity expansion and external-entity attacks.
         raise Rejected("dtd_forbidden", "The SAML response contains a document type declaration.") from None
-    except (ParseError, ValueError, UnicodeDecodeError):
+    except bounds.TooComplex as exc:
+        raise Rejected(
+            "response_too_complex", f"The SAML response has {exc} (saml_jit.saml.bounds).", status=413
+        ) from None
+    except bounds.NotWellFormed:
         raise Rejected("malformed_response", "The SAML response is not well-formed XML.") from None
+
+
+def _encryption_methods(root: Any) -> tuple[xmlenc.Method, ...]:
+    try:
+        return xmlenc.methods(root)
+    except xmlenc.Unacceptable as exc:
+        raise Rejected("encryption_algorithm", f"The response's encryption is refused: {exc}.") from None
+
+
+def _check_one_encrypted_assertion(root: Any) -> None:
+    # A second assertion beside an encrypted one would let the answer depend
+    # on whether a changed ciphertext "parsed": the other one decides it.
+    encrypted = root.findall(f"{{{SAML}}}EncryptedAssertion")
+    if encrypted and len(encrypted) + len(root.findall(f"{{{SAML}}}Assertion")) > 1:
+        raise Rejected("invalid_response", "An encrypted assertion must be the response's only assertion.")
+
+
+def inspect_document(saml_response: str) -> Inspection:
+    """Decode and parse the document within the work bounds; refuse DTDs and non-responses.
+
+    Call it after bounding the size (``MAX_RESPONSE_SIZE``): nothing is
+    decoded before that.
+    """
+    root = _parse(_decode(saml_response))
     if root.tag != f"{{{SAMLP}}}Response":
         raise Rejected("malformed_response", "The document is not a SAML protocol Response.")
+    _check_one_encrypted_assertion(root)
     issuer = _issuer_element(root)
     return Inspection(
         issuer=(issuer.text or "").strip() if issuer is not None else "",
         in_response_to=root.get("InResponseTo") or None,
         destination=root.get("Destination"),
+        signed=root.find(DS_SIGNATURE) is not None,
+        encryption=_encryption_methods(root),
     )
 
 
-def claimed_issuer(saml_response: str) -> str:
-    """The Issuer a rejected response *claims*, for the event. Never trusted."""
+def check_encryption(inspection: Inspection, settings: IdPSettings) -> None:
+    """Refuse encryption algorithms off the allow-list before anything is decrypted.
+
+    What the document asks for is no secret: this answer is no oracle. CBC
+    only with the IdP's ``ALLOW_CBC_ENCRYPTION``.
+    """
     try:
-        root = fromstring(base64.b64decode(saml_response), forbid_dtd=True)
+        xmlenc.check(inspection.encryption, allow_cbc=settings.ALLOW_CBC_ENCRYPTION)
+    except xmlenc.Unacceptable as exc:
+        raise Rejected("encryption_algorithm", f"The response's encryption is refused: {exc}.") from None
+
+
+def claimed_issuer(saml_response: str) -> str:
+    """The Issuer a rejected response *claims*, for the event. Never trusted.
+
+    Read within the same bounds as :func:`inspect_document` (an over-complex
+    document still names its issuer first); nothing for an oversized one.
+    """
+    if len(saml_response) > app_settings.MAX_RESPONSE_SIZE:
+        return ""
+    try:
+        root = bounds.parse(base64.b64decode(saml_response))
+    except bounds.TooComplex as exc:
+        root = exc.root
     except Exception:
         return ""
-    issuer = _issuer_element(root)
+    issuer = _issuer_element(root) if root is not None else None
     text = (issuer.text or "").strip() if issuer is not None else ""
     if len(text) > ENTITY_ID_MAX_LENGTH or any(unicodedata.category(ch) == "Cc" for ch in text):
         return ""

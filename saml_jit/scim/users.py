@@ -24,6 +24,7 @@ from scim2_models import (
     UniquenessException,
 )
 
+from .. import lifecycle as rules
 from ..exceptions import Denied
 from ..mapping import check_email, check_identifier, check_username, normalise_display
 from ..models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
@@ -198,7 +199,8 @@ class Users:
         try:
             with transaction.atomic():
                 user = accounts.create_user(self.model, wanted.fields, is_active=active)
-                accounts.bind(user, self.scope.idp, wanted.subject)
+                lifecycle.start(user, active=active, source=rules.SCIM, created_by="scim", actor=self.scope.client.name)
+                accounts.bind(user, self.scope.idp, wanted.subject, asserted=False, request=self.scope.request)
         except IntegrityError:
             raise UniquenessException(detail="The user conflicts with an existing one.") from None
         diff: dict[str, list[Any]] = {name: [None, value] for name, value in wanted.fields.items() if value}
@@ -221,6 +223,7 @@ class Users:
         except IntegrityError:
             raise UniquenessException(detail="The user conflicts with an existing one.") from None
         self._apply_active(user, wanted.active, wanted.subject)
+        lifecycle.touch_scim(user)
         return self.to_resource(self.get_user(str(user.pk)))
 
     def _apply(self, user: Any, wanted: UserInput, diff: dict[str, Any]) -> None:
@@ -233,25 +236,19 @@ class Users:
             self.scope.record(EventKind.UPDATED, user, subject=wanted.subject, diff=diff, message="updated over SCIM")
 
     def _apply_active(self, user: Any, active: bool | None, subject: str) -> None:
-        if active is None or active == user.is_active:
-            return
-        if active:
-            diff = lifecycle.reactivate(user)
-            self.scope.record(EventKind.REACTIVATED, user, subject=subject, diff=diff, message="reactivated over SCIM")
-        else:
-            self.deactivate(user, subject)
+        if active is not None:
+            self.transition(user, rules.SCIM_ACTIVATE if active else rules.SCIM_DEACTIVATE, subject)
 
-    def deactivate(self, user: Any, subject: str, reason: str = "") -> None:
-        diff = lifecycle.deactivate(user, self.scope.idp)
-        self.scope.record(
-            EventKind.DEACTIVATED,
-            user,
-            subject=subject,
-            diff={"is_active": diff["is_active"]},
-            reason_code=reason,
-            message=f"deactivated over SCIM; {diff['sessions_ended']} database session(s) ended, "
-            f"{diff['grants_removed']} grant(s) removed",
+    def transition(self, user: Any, trigger: str, subject: str, reason: str = "") -> None:
+        """The lifecycle rule for ``trigger`` (SCIM never approves a pending account; see saml_jit.lifecycle)."""
+        context = lifecycle.Context(
+            actor=self.scope.client.name,
+            idp_entity_id=self.scope.idp,
+            request=self.scope.request,
+            reason=reason,
+            fields={"subject": subject},
         )
+        lifecycle.transition(user, trigger, context)
 
     def delete(self, resource_id: str) -> None:
         user = self.get_user(resource_id, lock=True)
@@ -259,5 +256,5 @@ class Users:
             self.scope.record(EventKind.DELETED, user, subject=user.scim_subject, message="deleted over SCIM")
             user.delete()
             return
-        if user.is_active:
-            self.deactivate(user, user.scim_subject, reason="scim_delete")
+        self.transition(user, rules.SCIM_DEACTIVATE, user.scim_subject, reason="scim_delete")
+        lifecycle.touch_scim(user)

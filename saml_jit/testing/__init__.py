@@ -6,6 +6,7 @@ the app at run time, so production installs never execute it.
 
 from __future__ import annotations
 
+from saml_jit.testing.encryption import Encryption
 from saml_jit.testing.idp import (
     ATTRIBUTE_URIS,
     FRIENDLY_NAMES,
@@ -20,6 +21,7 @@ __all__ = [
     "ATTRIBUTE_URIS",
     "FRIENDLY_NAMES",
     "AuthnRequestInfo",
+    "Encryption",
     "ResponseSpec",
     "TestIdP",
     "generate_keypair",

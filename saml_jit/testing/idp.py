@@ -1,9 +1,12 @@
 """A small but real SAML 2.0 identity provider, for tests and the demo.
 
 It is built on pysaml2's own IdP classes (:class:`saml2.server.Server`) and
-signs and encrypts in-process, with saml_jit's libxmlsec1 backend
+signs in-process, with saml_jit's libxmlsec1 backend
 (:mod:`saml_jit.saml.backend`) installed on its own ``Server`` only: it needs
-no ``xmlsec1`` program and leaves pysaml2's global state as it found it. What
+no ``xmlsec1`` program and leaves pysaml2's global state as it found it. It
+encrypts with ``cryptography`` (:mod:`saml_jit.testing.encryption`: every
+algorithm, and every breakage, a test asks for), independently of the
+libxmlsec1 the SP decrypts with. What
 it produces is what a real IdP sends: the service-provider side (djangosaml2
 + pysaml2) validates it with no shortcut, with either crypto backend.
 
@@ -39,19 +42,21 @@ from __future__ import annotations
 
 import base64
 import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
+from lxml import etree
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 from saml2.server import Server
-from saml2.sigver import pre_encryption_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from saml_jit.saml.adapter import install
 from saml_jit.saml.backend import get_backend
 
+from .encryption import Encryption, encrypted_data
 from .keys import _cert_base64, generate_keypair
 from .responses import ResponseSpec, Signer, build_response, serialise, spec_with
 from .sp import sp_saml_config
@@ -86,7 +91,7 @@ ATTRIBUTE_URIS: dict[str, str] = {
 #: URI name -> friendly name, ready to pass as ``friendly_names``.
 FRIENDLY_NAMES: dict[str, str] = {uri: friendly for friendly, uri in ATTRIBUTE_URIS.items()}
 
-_AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 _ASSERTION_NODE = "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"
 _RESPONSE_NODE = "urn:oasis:names:tc:SAML:2.0:protocol:Response"
 
@@ -265,7 +270,7 @@ class TestIdP:
         if spec.sign_assertion:
             xml = self._sign(xml, _ASSERTION_NODE, assertion_id, signer)
         if spec.encrypt_for_cert:
-            xml = self._encrypt(xml, spec.encrypt_for_cert)
+            xml = self._encrypt(xml, spec.encrypt_for_cert, spec.encryption)
         if spec.sign_response:
             xml = self._sign(xml, _RESPONSE_NODE, response.id, signer)
         return spec.tamper(xml) if spec.tamper else xml
@@ -288,7 +293,12 @@ class TestIdP:
     def _sign(self, xml: str, node_name: str, node_id: str, signer: Signer) -> str:
         return self._server.sec.sign_statement(xml, node_name, key_file=signer.key_file, node_id=node_id)
 
-    def _encrypt(self, xml: str, cert_file: str | os.PathLike[str]) -> str:
+    def _encrypt(self, xml: str, cert_file: str | os.PathLike[str], spec: Encryption) -> str:
         """Replace the (signed) assertion inside the EncryptedAssertion by its encryption for ``cert_file``."""
-        template = pre_encryption_part(msg_enc=_AES256_CBC, encrypt_cert=_cert_base64(cert_file))
-        return self._server.sec.encrypt_assertion(xml, str(cert_file), template, key_type="aes-256")
+        root = etree.fromstring(xml.encode("utf-8"))
+        assertion = root.find(f"{{{SAML_NS}}}EncryptedAssertion/{{{SAML_NS}}}Assertion")
+        if assertion is None:
+            raise ValueError("no assertion to encrypt")
+        plaintext = etree.tostring(assertion, encoding="utf-8", xml_declaration=False)
+        assertion.getparent().replace(assertion, encrypted_data(plaintext, Path(cert_file).read_bytes(), spec))
+        return '<?xml version="1.0"?>\n' + etree.tostring(root, encoding="unicode")

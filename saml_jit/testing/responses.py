@@ -27,6 +27,8 @@ from saml2.saml import (
 from saml2.sigver import pre_encrypt_assertion, pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from .encryption import DEFAULT_ENCRYPTION, Encryption
+
 __all__ = ["Moment", "ResponseSpec", "Signer", "build_response", "serialise", "spec_with"]
 
 _NAME_FORMATS = {
@@ -158,9 +160,11 @@ class ResponseSpec:
     tamper: Callable[[str], str] | None = None
     assertion_id: str | None = None
     response_id: str | None = None
-    #: Encrypts the (signed) assertion for that certificate file
-    #: (AES-256-CBC, RSA-OAEP).
+    #: Encrypts the (signed) assertion for that certificate file, as
+    #: ``encryption`` says (default AES-256-GCM, RSA-OAEP-MGF1P).
     encrypt_for_cert: str | os.PathLike[str] | None = None
+    #: The algorithms, and breakages, of the encryption (:class:`~saml_jit.testing.encryption.Encryption`).
+    encryption: Encryption = DEFAULT_ENCRYPTION
     #: The Response's Status; default success.
     status: samlp.Status | None = None
 

@@ -1,0 +1,33 @@
+"""saml_jit's models, one module per family; everything is importable from ``saml_jit.models``."""
+
+from __future__ import annotations
+
+from ..saml.limits import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH
+from .events import ASSERTION_CONSUMING_KINDS, EventKind, EventSource, ProvisioningEvent
+from .grants import Grant, GrantKind
+from .identities import FederatedIdentity
+from .lifecycle import AccountLifecycle, LifecycleSource, LifecycleState, PendingAccount, lifecycle_of
+from .scim import ScimClient, ScimGroup
+from .users import USER_EMAIL_INDEX, user_email_index, users_with_email
+
+__all__ = [
+    "ASSERTION_CONSUMING_KINDS",
+    "ENTITY_ID_MAX_LENGTH",
+    "SUBJECT_MAX_LENGTH",
+    "USER_EMAIL_INDEX",
+    "AccountLifecycle",
+    "EventKind",
+    "EventSource",
+    "FederatedIdentity",
+    "Grant",
+    "GrantKind",
+    "LifecycleSource",
+    "LifecycleState",
+    "PendingAccount",
+    "ProvisioningEvent",
+    "ScimClient",
+    "ScimGroup",
+    "lifecycle_of",
+    "user_email_index",
+    "users_with_email",
+]
