@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=100_000, help="dormant accounts for the sweep")
     parser.add_argument("--sessions", type=int, default=2_000, help="live database sessions for the sweep")
     parser.add_argument("--db-file", help="SQLite: keep the test database in this file (not in memory)")
+    parser.add_argument("--trace-memory", action="store_true", help="dormancy: also trace Python allocations")
     args = parser.parse_args(argv)
     setup_test_environment()
     if args.db_file and connection.vendor == "sqlite":
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             "admin": lambda: admin_events.run(args.events),
             "users": lambda: many_users.run(args.users),
             "hostile": lambda: hostile.run(args.rounds),
-            "dormancy": lambda: dormancy.run(args.accounts, args.sessions),
+            "dormancy": lambda: dormancy.run(args.accounts, args.sessions, args.trace_memory),
         }
         for what in runners if args.what == "all" else [args.what]:
             runners[what]()

@@ -12,7 +12,9 @@ from django.dispatch import Signal
 from django.http import HttpRequest
 
 from . import signals
+from .conf import app_settings
 from .models import EventKind, EventSource, ProvisioningEvent
+from .review.rules import needs_review
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def record_many(pending: Sequence[Pending]) -> list[ProvisioningEvent]:
 
 
 def _values(kind: str, request: HttpRequest | None, user: Any, source: str, fields: dict[str, Any]) -> dict[str, Any]:
-    return {
+    values = {
         "kind": kind,
         "source": source,
         "user": user,
@@ -93,6 +95,13 @@ def _values(kind: str, request: HttpRequest | None, user: Any, source: str, fiel
         "user_agent": _user_agent(request),
         **fields,
     }
+    values.setdefault("review_required", _needs_review(kind, values))
+    return values
+
+
+def _needs_review(kind: str, values: dict[str, Any]) -> bool:
+    privileged = app_settings.for_idp(values.get("idp_entity_id") or "").PRIVILEGED_GROUPS
+    return needs_review(kind, values.get("diff") or {}, privileged)
 
 
 def _recorded(event: ProvisioningEvent, user: Any, request: Any, signal_kwargs: dict[str, Any] | None) -> None:

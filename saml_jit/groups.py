@@ -75,6 +75,8 @@ class GroupState:
     is_superuser: bool = False
     #: Django groups that exist (among those the assertion maps to).
     existing_groups: frozenset[str] | None = None
+    #: Targets an access review revoked: never granted again while held.
+    held: frozenset[Target] = frozenset()
 
 
 @dataclass
@@ -193,6 +195,10 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
         return plan
     asserted = set(profile.groups)
     wanted = django_groups(asserted, settings)
+    held = wanted & {target for target in state.held if isinstance(target, str)}
+    if held:
+        wanted -= held
+        plan.notes.append(f"{len(held)} asserted group(s) held by an access review")
     if state.existing_groups is not None:
         missing = wanted - state.existing_groups
         if missing and settings.CREATE_GROUPS:
@@ -206,10 +212,9 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
             plan.add.add(name)
         elif change is False:
             plan.remove.add(name)
-    plan.is_staff = _plan_target(
-        plan, STAFF, bool(asserted & set(settings.STAFF_GROUPS)), state.is_staff, state, settings, now
-    )
-    wants_superuser = bool(asserted & set(settings.SUPERUSER_GROUPS))
+    wants_staff = bool(asserted & set(settings.STAFF_GROUPS)) and STAFF not in state.held
+    plan.is_staff = _plan_target(plan, STAFF, wants_staff, state.is_staff, state, settings, now)
+    wants_superuser = bool(asserted & set(settings.SUPERUSER_GROUPS)) and SUPERUSER not in state.held
     if wants_superuser and not settings.ALLOW_SUPERUSER:
         plan.notes.append("superuser asserted but ALLOW_SUPERUSER is off")
         wants_superuser = False

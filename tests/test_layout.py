@@ -17,7 +17,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "saml_jit"
 MAX_FUNCTION_LINES = 40
 
 #: Pure modules: plain data in, plain data out.
-PURE = ("mapping.py", "planning.py", "groups.py", "messages.py", "exceptions.py", "saml/data.py")
+PURE = (
+    "mapping.py",
+    "planning.py",
+    "groups.py",
+    "lifecycle.py",
+    "review/rules.py",
+    "messages.py",
+    "exceptions.py",
+    "saml/data.py",
+)
 #: The SAML/XML layer: no ORM, no policy.
 PROTOCOL = "saml"
 

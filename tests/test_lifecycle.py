@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from saml_jit import lifecycle as rules
-from saml_jit import reports, signals
+from saml_jit import signals
+from saml_jit.review import reports
 from saml_jit.checks import Codes, check_password_backend
 from saml_jit.models import AccountLifecycle, EventKind, FederatedIdentity, Grant, GrantKind, ProvisioningEvent
 from saml_jit.provisioning import lifecycle

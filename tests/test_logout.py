@@ -544,3 +544,14 @@ def test_deflate_bomb_refused_with_413(browser, signed_in):
 def test_logout_endpoint_needs_exactly_one_message(browser, signed_in, data):
     response = browser.client.post("/saml2/ls/post/", data)
     assert_logout_refused(browser, signed_in, response, "malformed_logout", status=400)
+
+
+@pytest.mark.skipif(not shutil.which("xmlsec1"), reason="needs the xmlsec1 program")
+@pytest.mark.parametrize("binding", [REDIRECT, POST])
+def test_the_rules_hold_with_the_xmlsec1_backend(browser, signed_in, settings, binding):
+    settings.SAML_JIT = {"CRYPTO_BACKEND": "xmlsec1"}
+    response = send(browser, binding, logout_request(binding, logout_idp(*ROGUE)))
+    assert_logout_refused(browser, signed_in, response, "logout_bad_signature")
+    response = send(browser, binding, logout_request(binding))
+    assert response.status_code in (200, 302), response.content[:500]
+    assert "_auth_user_id" not in browser.client.session

@@ -6,6 +6,8 @@ extends the registered user admin; Django's admin autodiscovery does that.
 * :mod:`.events` — provisioning events, with :mod:`.exports` (CSV, JSON
   lines) and :mod:`.large_tables` (a changelist over millions of rows);
 * :mod:`.identities`, :mod:`.grants` — what SAML bound and granted;
+* :mod:`.review` — access review campaigns, their items and holds, and
+  reviews of privileged events;
 * :mod:`.lifecycle` — every account's state, the approval queue, and the
   actions that change them;
 * :mod:`.users` — identities, grants and recent events on the user page;
@@ -25,6 +27,7 @@ from .grants import GrantAdmin
 from .identities import FederatedIdentityAdmin
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
 from .lifecycle import AccountLifecycleAdmin, LifecycleInline, PendingAccountAdmin
+from .review import AccessHoldAdmin, CampaignAdmin, CampaignItemAdmin, mark_reviewed
 from .scim import ScimClientAdmin, ScimGroupAdmin
 from .users import (
     RECENT_EVENTS,
@@ -43,7 +46,10 @@ if admin.site.login_form is None:
 __all__ = [
     "EXPORT_FIELDS",
     "RECENT_EVENTS",
+    "AccessHoldAdmin",
     "AccountLifecycleAdmin",
+    "CampaignAdmin",
+    "CampaignItemAdmin",
     "DateDrillDownQuerySet",
     "EstimatedCountPaginator",
     "EventDisplayMixin",
@@ -63,5 +69,6 @@ __all__ = [
     "SamlJitUserAdminMixin",
     "ScimClientAdmin",
     "ScimGroupAdmin",
+    "mark_reviewed",
     "pretty_json",
 ]

@@ -7,6 +7,21 @@ from .events import ASSERTION_CONSUMING_KINDS, EventKind, EventSource, Provision
 from .grants import Grant, GrantKind
 from .identities import FederatedIdentity
 from .lifecycle import AccountLifecycle, LifecycleSource, LifecycleState, PendingAccount, lifecycle_of
+from .review import (
+    AccessHold,
+    AccessKind,
+    AccessSnapshot,
+    AccessSource,
+    Campaign,
+    CampaignItem,
+    CampaignState,
+    DailyEventCount,
+    Decision,
+    EventReview,
+    GovernanceDashboard,
+    GovernanceReport,
+    RolledUpDay,
+)
 from .scim import ScimClient, ScimGroup
 from .users import USER_EMAIL_INDEX, user_email_index, users_with_email
 
@@ -15,16 +30,29 @@ __all__ = [
     "ENTITY_ID_MAX_LENGTH",
     "SUBJECT_MAX_LENGTH",
     "USER_EMAIL_INDEX",
+    "AccessHold",
+    "AccessKind",
+    "AccessSnapshot",
+    "AccessSource",
     "AccountLifecycle",
+    "Campaign",
+    "CampaignItem",
+    "CampaignState",
+    "DailyEventCount",
+    "Decision",
     "EventKind",
+    "EventReview",
     "EventSource",
     "FederatedIdentity",
+    "GovernanceDashboard",
+    "GovernanceReport",
     "Grant",
     "GrantKind",
     "LifecycleSource",
     "LifecycleState",
     "PendingAccount",
     "ProvisioningEvent",
+    "RolledUpDay",
     "ScimClient",
     "ScimGroup",
     "lifecycle_of",

@@ -22,6 +22,7 @@ class EventKind(models.TextChoices):
     SUSPENDED = "suspended", _("suspended")
     APPROVED = "approved", _("approved")
     UNLINKED = "unlinked", _("identity unlinked")
+    REVIEWED = "reviewed", _("access reviewed")
     EXPIRED = "expired", _("privilege expired")
     GROUPS_CHANGED = "groups_changed", _("groups changed")
     DELETED = "deleted", _("deleted")
@@ -80,6 +81,9 @@ class ProvisioningEvent(models.Model):
     #: Who made the change when it was not the person signing in: the SCIM
     #: client's name for SCIM changes.
     actor = models.CharField(_("actor"), max_length=100, blank=True)
+    #: A privileged change, a link or a reactivation: someone should look at it
+    #: (its :class:`~saml_jit.models.EventReview` says who did, and when).
+    review_required = models.BooleanField(_("needs review"), default=False)
 
     class Meta:
         verbose_name = _("provisioning event")
@@ -89,6 +93,10 @@ class ProvisioningEvent(models.Model):
             models.Index(fields=["kind", "-created_at"], name="saml_jit_event_kind_time"),
             models.Index(fields=["idp_entity_id", "subject"], name="saml_jit_event_identity"),
             models.Index(fields=["assertion_id"], name="saml_jit_event_assertion"),
+            # Review debt: the (few) events that need review, by age.
+            models.Index(
+                fields=["created_at"], condition=models.Q(review_required=True), name="saml_jit_event_review_due"
+            ),
         ]
         constraints = [
             # The replay guard: the login's own event row, written in the

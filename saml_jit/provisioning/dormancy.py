@@ -43,7 +43,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -239,15 +238,12 @@ def _list(ids: list[Any], result: SweepResult) -> int:
 
 def _suspend(ids: list[Any], entity_id: str, cutoff: datetime, context: lifecycle.Context) -> int:
     """Suspend the accounts of ``ids`` still dormant once locked; return how many were suspended."""
-    with transaction.atomic():
-        # The locks a SAML login takes (identities), then the lifecycle rows:
-        # whatever committed before we got them is visible to the re-check.
-        lifecycle.lock(ids)
-        still = dormant_among(entity_id, cutoff, ids)
-        if not still:
-            return 0
-        users = list(get_user_model()._default_manager.filter(pk__in=still).order_by("pk"))
-        decisions = lifecycle.transition_many(users, rules.DORMANT, context)
+    users = list(get_user_model()._default_manager.filter(pk__in=ids).order_by("pk"))
+    # transition_many takes the locks a SAML login takes (identities), then the
+    # lifecycle rows, and only then re-checks: whatever committed before is seen.
+    decisions = lifecycle.transition_many(
+        users, rules.DORMANT, context, recheck=lambda pks: dormant_among(entity_id, cutoff, pks)
+    )
     return sum(decision.changes for decision in decisions)
 
 

@@ -30,7 +30,7 @@ from .. import events
 from ..conf import IdPSettings
 from ..groups import FLAGS, Flag, GroupPlan, GroupState, Target, django_groups
 from ..mapping import Profile
-from ..models import EventKind, EventSource, Grant, GrantKind
+from ..models import AccessHold, EventKind, EventSource, Grant, GrantKind
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,15 @@ def load_state(user: Any, profile: Profile, settings: IdPSettings, now: datetime
         is_staff=bool(getattr(user, "is_staff", False)),
         is_superuser=bool(getattr(user, "is_superuser", False)),
         existing_groups=frozenset(groups),
+        held=_held(user, settings) if user.pk is not None else frozenset(),
     )
     return LoadedState(state, groups, grants_here)
+
+
+def _held(user: Any, settings: IdPSettings) -> frozenset[Target]:
+    """What an access review revoked from ``user`` (for this IdP, or every IdP)."""
+    holds = AccessHold.objects.filter(user=user, idp_entity_id__in=["", settings.entity_id]).select_related("group")
+    return frozenset(FLAGS[hold.kind] if hold.group is None else hold.group.name for hold in holds)
 
 
 def flag_values(plan: GroupPlan) -> dict[str, bool]:

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.hashers import make_password
+from django.core.cache import caches
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -48,6 +49,9 @@ DATABASE_SESSION_ENGINES = (
 
 #: Picks, from the owners (user pks, as strings) of some sessions, those whose sessions to keep.
 Keep = Callable[[list[str]], Iterable[str]]
+#: Picks, from the pks of locked accounts, those a transition still applies to.
+Recheck = Callable[[list[Any]], Iterable[Any]]
+_UNCHANGED = rules.Decision()
 
 #: The event each target state writes (leaving ``pending_approval`` for ``active`` is an approval).
 EVENT_KINDS = {
@@ -110,14 +114,25 @@ def transition(user: Any, trigger: str, context: Context | None = None) -> rules
     return transition_many([user], trigger, context)[0]
 
 
-def transition_many(users: Sequence[Any], trigger: str, context: Context | None = None) -> list[rules.Decision]:
-    """:func:`transition` for a batch (the dormancy sweep): one transaction, one pass over sessions."""
+def transition_many(
+    users: Sequence[Any], trigger: str, context: Context | None = None, *, recheck: Recheck | None = None
+) -> list[rules.Decision]:
+    """:func:`transition` for a batch (the dormancy sweep): one transaction, one pass over sessions.
+
+    ``recheck`` gets the pks of ``users`` once they are locked and returns
+    those the trigger still applies to — the sweep re-reads the evidence, so
+    a login that committed meanwhile wins; the others are left unchanged.
+    """
     context = context or Context()
     with transaction.atomic():
         rows = lock([user.pk for user in users])
+        kept = None if recheck is None else set(recheck([user.pk for user in users]))
         for user in users:
             rows[user.pk] = rows.get(user.pk) or lifecycle_row(user)
-        decisions = [_decide(rows[user.pk], user, trigger, context) for user in users]
+        decisions = [
+            _decide(rows[user.pk], user, trigger, context) if kept is None or user.pk in kept else _UNCHANGED
+            for user in users
+        ]
         apply([(u, rows[u.pk], d) for u, d in zip(users, decisions, strict=True) if d.changes], context)
     return decisions
 
@@ -269,15 +284,26 @@ def end_sessions(users: Sequence[Any], known: Mapping[str, Sequence[str]] | None
     wanted = {_session_owner(user): user.pk for user in users}
     if known is None:
         known = database_sessions(lambda owners: [owner for owner in owners if owner in wanted])
-    store = import_module(settings.SESSION_ENGINE).SessionStore
     ended: dict[Any, int] = {}
+    doomed: list[str] = []
     for owner, pk in wanted.items():
         keys = known.get(owner, ())
-        for key in keys:
-            store(session_key=key).delete()  # also clears cached_db's cache entry
         if keys:
             ended[pk] = len(keys)
+            doomed.extend(keys)
+    _delete_sessions(doomed)
     return ended
+
+
+def _delete_sessions(keys: list[str]) -> None:
+    """Delete database sessions by key: one query (and for ``cached_db`` one cache call), not two per session."""
+    if not keys:
+        return
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    prefix = getattr(store, "cache_key_prefix", None)
+    if prefix is not None:  # cached_db: its cache entries go too
+        caches[settings.SESSION_CACHE_ALIAS].delete_many([prefix + key for key in keys])
+    store.get_model_class()._default_manager.filter(session_key__in=keys).delete()
 
 
 def database_sessions(keep: Keep, chunk: int = 2000) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .provisioning.lifecycle import DATABASE_SESSION_ENGINES
+from ..provisioning.lifecycle import DATABASE_SESSION_ENGINES
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def privileged_without_identity() -> QuerySet[Any]:
 
 
 def _bound_user_ids() -> Any:
-    from .models import FederatedIdentity
+    from ..models import FederatedIdentity
 
     return FederatedIdentity.objects.values("user_id")
 
