@@ -14,10 +14,10 @@ from django.urls import reverse
 
 from saml_jit import lifecycle as rules
 from saml_jit import signals
-from saml_jit.review import reports
 from saml_jit.checks import Codes, check_password_backend
 from saml_jit.models import AccountLifecycle, EventKind, FederatedIdentity, Grant, GrantKind, ProvisioningEvent
 from saml_jit.provisioning import lifecycle
+from saml_jit.review import reports
 from tests.conftest import person
 from tests.federation import IDP_A
 
