@@ -12,6 +12,11 @@
             with the bounds and without, on both crypto backends.
 ``dormancy`` the dormancy sweep over N (default 100,000) dormant accounts:
             wall time, queries per batch, peak memory growth.
+``exports`` evidence exports (events, access snapshot; CSV and JSON lines; command
+            and admin) at a tenth of ``--events``/``--accounts`` and at all of them.
+``dashboard`` the admin dashboard with ``--events`` (default 1,000,000) over
+            95 days and ``--users`` (default 100,000) accounts: first render
+            (rolling the days up) and later renders, queries, query plans.
 
 ``DATABASE_URL`` picks the database (SQLite in memory by default); a test
 database is created and destroyed around the run. ``--db-file PATH`` keeps an
@@ -37,7 +42,10 @@ from django.test.utils import setup_test_environment  # noqa: E402
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "what", nargs="?", default="logins", choices=["logins", "admin", "users", "hostile", "dormancy", "all"]
+        "what",
+        nargs="?",
+        default="logins",
+        choices=["logins", "admin", "users", "hostile", "dormancy", "dashboard", "exports", "all"],
     )
     parser.add_argument("--logins", type=int, default=50, help="timed logins per scenario")
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -53,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         connection.settings_dict["TEST"]["NAME"] = args.db_file
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from bench import admin_events, dormancy, hostile, logins, many_users
+        from bench import admin_events, dashboard, dormancy, exports, hostile, logins, many_users
 
         runners: dict[str, Callable[[], None]] = {
             "logins": lambda: logins.bench_logins(args.logins),
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
             "users": lambda: many_users.run(args.users),
             "hostile": lambda: hostile.run(args.rounds),
             "dormancy": lambda: dormancy.run(args.accounts, args.sessions, args.trace_memory),
+            "exports": lambda: exports.run(args.events, args.accounts, args.trace_memory),
+            "dashboard": lambda: dashboard.run(args.events, args.users),
         }
         for what in runners if args.what == "all" else [args.what]:
             runners[what]()

@@ -82,6 +82,7 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "logout_bad_signature": _(
         "The sign-out message's signature is not valid, so it was ignored. Close your browser to end your session."
     ),
+    "stale_logout": _("The sign-out message is too old, so it was ignored. Close your browser to end your session."),
     "unknown_issuer": _(
         "The message comes from an identity provider this site does not trust. Contact your administrator."
     ),
@@ -108,6 +109,7 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "account_deprovisioned": _(
         "Your account was closed by your organisation. If you think this is a mistake, contact your administrator."
     ),
+    "password_login_refused": _("This account signs in through single sign-on only. Use your organisation's sign-in page."),
     "pending_approval": _(
         "Your account exists but awaits an administrator's approval. You can sign in once it is approved."
     ),

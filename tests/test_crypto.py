@@ -1008,40 +1008,6 @@ def _median_ms(func: Callable[[], object], rounds: int) -> float:
     return statistics.median(times)
 
 
-def test_print_timings(capsys, settings):
-    signed_xml, encrypted_xml = minted("valid, response and assertion signed"), minted("encrypted assertion")
-    lines = []
-    for label, xml in (("signed response+assertion", signed_xml), ("encrypted assertion", encrypted_xml)):
-        for backend in ("xmlsec1", "xmlsec"):
-            client = make_client(backend)
-            ms = _median_ms(lambda c=client, x=xml: parse(c, x), 15 if backend == "xmlsec1" else 50)
-            lines.append(f"parse_authn_request_response [{label}] {backend:8s}: {ms:8.2f} ms (median)")
-    a_id = ids(signed_xml)[1]
-    ours, theirs = XmlSecBackend(), xmlsec1_backend()
-    for name, backend, rounds in (("xmlsec1", theirs, 15), ("xmlsec", ours, 200)):
-        ms = _median_ms(
-            lambda b=backend: b.validate_signature(signed_xml, str(IDP_A_CERT), "pem", ASSERTION_NODE, a_id), rounds
-        )
-        lines.append(f"validate_signature (assertion) {name:8s}: {ms:8.3f} ms (median)")
-    from djangosaml2.conf import config_settings_loader
-
-    lines.append(f"SP config build, djangosaml2 per request: {_median_ms(config_settings_loader, 15):8.2f} ms")
-    lines.append(
-        f"SP config build, saml_jit uncached      : "
-        f"{_median_ms(lambda: spconfig.build_sp_config(settings.SAML_CONFIG, 'xmlsec'), 15):8.2f} ms"
-    )
-    spconfig.get_sp_config()
-    lines.append(f"SP config, saml_jit cached              : {_median_ms(spconfig.get_sp_config, 1000):8.4f} ms")
-    conf = spconfig.get_sp_config()
-    lines.append(
-        f"Saml2Client(conf), xmlsec1 config       : "
-        f"{_median_ms(lambda: Saml2Client(sp_config_cached('xmlsec1')), 30):8.2f} ms"
-    )
-    lines.append(f"Saml2Client(conf), cached xmlsec config : {_median_ms(lambda: Saml2Client(conf), 200):8.3f} ms")
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
-
-
 @cache
 def sp_config_cached(backend: str):
     return sp_config(backend)

@@ -24,6 +24,9 @@ README_CODES = {
     "conditions_not_met", "wrong_audience", "no_assertion", "invalid_response", "dtd_forbidden", "issuer_mismatch",
     "wrong_destination", "subject_confirmation", "weak_algorithm", "replay", "stale_response", "malformed_logout",
     "logout_unsigned", "logout_bad_signature", "unknown_issuer", "email_name_id",
+    "response_too_complex", "encryption_algorithm", "replay_store_unavailable", "stale_logout",
+    "unsolicited_logout", "service_unavailable", "session_unavailable", "unknown_idp",
+    "pending_approval", "account_suspended", "account_deprovisioned", "password_login_refused",
 }  # fmt: skip
 
 

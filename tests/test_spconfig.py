@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -14,7 +13,6 @@ from saml2.client import Saml2Client
 from saml2.config import SPConfig
 
 from saml_jit.saml import config as spconfig
-from saml_jit.saml import keys
 from saml_jit.saml.adapter import BACKEND_NAME
 from saml_jit.saml.backend import XmlSecBackend
 from tests.conftest import Browser, person
@@ -479,43 +477,6 @@ def test_refresh_during_build_does_not_cache_the_stale_result(settings, monkeypa
 
 # --------------------------------------------------------------------------
 # Measurement (printed, never asserted)
-
-
-def test_print_config_build_times(capsys):
-    import statistics
-
-    from djangosaml2.conf import config_settings_loader
-
-    def median_ms(func, rounds):
-        func()
-        samples = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            func()
-            samples.append((time.perf_counter() - started) * 1000)
-        return statistics.median(samples)
-
-    def cold():
-        keys._rsa_cache.clear()
-        spconfig.refresh()
-        return spconfig.get_sp_config()
-
-    def per_request_stock():
-        # what stock djangosaml2 does per request: config + client (security context)
-        return Saml2Client(config_settings_loader())
-
-    def per_request_cached():
-        return Saml2Client(spconfig.get_sp_config())
-
-    lines = [
-        f"djangosaml2 config_settings_loader()      : {median_ms(config_settings_loader, 15):9.3f} ms",
-        f"saml_jit get_sp_config(), cold (rebuild)  : {median_ms(cold, 15):9.3f} ms",
-        f"saml_jit get_sp_config(), cached          : {median_ms(spconfig.get_sp_config, 2000):9.4f} ms",
-        f"stock per request: config + Saml2Client   : {median_ms(per_request_stock, 15):9.3f} ms",
-        f"saml_jit per request: cached + Saml2Client: {median_ms(per_request_cached, 300):9.3f} ms",
-    ]
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
 
 
 def test_metadata_view_uses_cache(client, settings):

@@ -21,6 +21,7 @@ from django.contrib import admin
 
 from ..forms import SsoAwareAdminAuthenticationForm
 from .common import NoAddChangeMixin, ReadOnlyAdminMixin, pretty_json
+from .dashboard import GovernanceDashboardAdmin, GovernanceReportAdmin
 from .events import EventDisplayMixin, IdPListFilter, ProvisioningEventAdmin
 from .exports import EXPORT_FIELDS
 from .grants import GrantAdmin
@@ -29,6 +30,7 @@ from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
 from .lifecycle import AccountLifecycleAdmin, LifecycleInline, PendingAccountAdmin
 from .review import AccessHoldAdmin, CampaignAdmin, CampaignItemAdmin, mark_reviewed
 from .scim import ScimClientAdmin, ScimGroupAdmin
+from .snapshot import AccessSnapshotAdmin
 from .users import (
     RECENT_EVENTS,
     GrantInline,
@@ -47,6 +49,7 @@ __all__ = [
     "EXPORT_FIELDS",
     "RECENT_EVENTS",
     "AccessHoldAdmin",
+    "AccessSnapshotAdmin",
     "AccountLifecycleAdmin",
     "CampaignAdmin",
     "CampaignItemAdmin",
@@ -54,6 +57,8 @@ __all__ = [
     "EstimatedCountPaginator",
     "EventDisplayMixin",
     "FederatedIdentityAdmin",
+    "GovernanceDashboardAdmin",
+    "GovernanceReportAdmin",
     "GrantAdmin",
     "GrantInline",
     "IdPListFilter",

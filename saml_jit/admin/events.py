@@ -1,19 +1,50 @@
-"""Provisioning events: read-only, filterable, exportable, fast on a large table."""
+"""Provisioning events: read-only, filterable, exportable, fast on a large table.
+
+Every event has a reference, ``#<id>``: error pages show it to the person who
+was refused, and the event list shows it, links it and finds it (a search for
+``#123`` is a primary-key look-up; ``123`` also searches the other fields).
+The list downloads as CSV or JSON lines — the whole filtered result, streamed
+(the links above the list), or the selected rows (the actions).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..models import FederatedIdentity, ProvisioningEvent
+from ..review.exports import FORMATS
 from .common import ReadOnlyAdminMixin, pretty_json
-from .exports import csv_export, json_lines_export
+from .exports import EXPORT_PARAM, csv_export, event_export, export_links, json_lines_export, without_export
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
+
+REFERENCE = re.compile(r"^(#?)(\d{1,18})$")  # 18 digits: always within a 64-bit primary key
+
+
+def known_idps() -> list[str]:
+    """IdPs from settings and from identities, sorted (an index look-up, not a scan of the events)."""
+    known = set(app_settings.IDPS)
+    known.update(FederatedIdentity.objects.values_list("idp_entity_id", flat=True).distinct())
+    return sorted(known)
+
+
+def reference_number(term: str) -> tuple[int, bool] | None:
+    """``"#123"`` → ``(123, True)``, ``"123"`` → ``(123, False)``, anything else → None."""
+    match = REFERENCE.match(term.strip())
+    if match is None:
+        return None
+    return int(match.group(2)), bool(match.group(1))
 
 
 class IdPListFilter(admin.SimpleListFilter):
@@ -27,9 +58,7 @@ class IdPListFilter(admin.SimpleListFilter):
     parameter_name = "idp"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        known = set(app_settings.IDPS)
-        known.update(FederatedIdentity.objects.values_list("idp_entity_id", flat=True).distinct())
-        return [(entity_id, entity_id) for entity_id in sorted(known)]
+        return [(entity_id, entity_id) for entity_id in known_idps()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
@@ -48,18 +77,39 @@ class EventDisplayMixin:
     def asserted_attributes(self, obj: ProvisioningEvent) -> str:
         return pretty_json(obj.attributes)
 
+    @admin.display(description=_("reference"), ordering="pk")
+    def reference(self, obj: ProvisioningEvent) -> str:
+        return f"#{obj.pk}"
+
 
 @admin.register(ProvisioningEvent)
 class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "kind", "source", "username", "idp_entity_id", "subject", "reason_code", "actor")
+    list_display = (
+        "reference",
+        "created_at",
+        "kind",
+        "source",
+        "username",
+        "idp_entity_id",
+        "subject",
+        "reason_code",
+        "actor",
+    )
+    list_display_links = ("reference", "created_at")
     list_filter = ("kind", "source", IdPListFilter, "created_at")
     date_hierarchy = "created_at"
     search_fields = ("username", "=subject", "=assertion_id", "reason_code")
+    search_help_text = _(
+        "A reference (#123) finds that event; otherwise a part of the username, "
+        "or an exact subject, assertion ID or reason code."
+    )
     list_select_related = False
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    change_list_template = "admin/saml_jit/events_change_list.html"
     actions = ["export_csv", "export_json"]
     fields = (
+        "reference",
         "created_at",
         "kind",
         "source",
@@ -83,10 +133,41 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
         queryset.__class__ = DateDrillDownQuerySet  # see its docstring
         return queryset
 
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """``#123`` is event 123 (a primary-key look-up); ``123`` is event 123 or a match of the search fields."""
+        reference = reference_number(search_term)
+        if reference is None:
+            return super().get_search_results(request, queryset, search_term)
+        number, explicit = reference
+        if explicit:
+            return queryset.filter(pk=number), False
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return found | queryset.filter(pk=number), may_have_duplicates
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponseBase:  # type: ignore[override]  # downloads stream
+        if EXPORT_PARAM in request.GET:
+            return self.export_filtered(request)
+        links = export_links(request.GET) if self.has_view_permission(request) else []
+        return super().changelist_view(request, {**(extra_context or {}), "export_links": links})
+
+    def export_filtered(self, request: HttpRequest) -> HttpResponseBase:
+        """The whole filtered, searched changelist result (every page), streamed."""
+        fmt = request.GET.get(EXPORT_PARAM, "")
+        if fmt not in FORMATS:
+            return HttpResponseBadRequest(gettext("Unknown export format: choose CSV or JSON lines."))
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        request.GET = without_export(request.GET)  # type: ignore[assignment]  # immutable, as Django's own
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return event_export(request, changelist.get_queryset(request), fmt)
+
     @admin.action(description=_("Export selected events as CSV"), permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-        return csv_export(queryset)
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponseBase:
+        return csv_export(request, queryset)
 
     @admin.action(description=_("Export selected events as JSON lines"), permissions=["view"])
-    def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-        return json_lines_export(queryset)
+    def export_json(self, request: HttpRequest, queryset: QuerySet) -> HttpResponseBase:
+        return json_lines_export(request, queryset)

@@ -13,9 +13,10 @@ password login also moves. An account is *dormant* for an IdP when
   reactivated since is not dormant, whatever its evidence).
 
 So a JIT account never seen again after its first login is dormant
-``DORMANT_AFTER`` days after that login. Finding them is one query per page
-of :data:`BATCH` accounts (keyset pagination on the user id, no list of all
-users in memory). Each page is suspended in its own transaction through
+``DORMANT_AFTER`` days after that login. Finding them costs three queries
+per page of :data:`BATCH` accounts: the next page of lifecycle rows by user
+id (keyset pagination; no list of all users in memory), then the rule's two
+halves anchored on those ids (:func:`dormant_among`). Each page is suspended in its own transaction through
 :func:`saml_jit.provisioning.lifecycle.transition_many` with the ``dormant``
 trigger — sessions ended, privileged grants dropped, one ``suspended`` event
 per account with source ``dormancy`` — after re-checking the evidence under
@@ -104,23 +105,21 @@ def stale_lifecycles(cutoff: datetime) -> QuerySet[AccountLifecycle]:
 def dormant(entity_id: str, cutoff: datetime) -> QuerySet[AccountLifecycle]:
     """The lifecycle rows of the accounts dormant for ``entity_id`` at ``cutoff`` (the rule in the module doc).
 
-    One query, for counting and reports; the sweep itself pages through
-    :func:`stale_lifecycles` and narrows each page with :func:`dormant_among`.
+    One query, for counting and reports; the sweep itself pages through all
+    lifecycle rows and narrows each page with :func:`dormant_among`.
     """
     return stale_lifecycles(cutoff).filter(no_evidence_since(cutoff), bound_to(entity_id))
 
 
-def dormant_among(entity_id: str, cutoff: datetime, ids: list[Any], *, stale: bool = False) -> list[Any]:
+def dormant_among(entity_id: str, cutoff: datetime, ids: list[Any]) -> list[Any]:
     """Of the accounts ``ids``, those dormant for ``entity_id`` at ``cutoff`` (the same rule as :func:`dormant`).
 
-    Each query is anchored on the ids (index look-ups), so its plan stays
-    cheap whatever the planner's statistics say — a correlated anti-join over
-    the whole identity table per page does not (on PostgreSQL, hundreds of ms
-    a page at 100,000 accounts). ``stale``: the ids are known to pass
-    :func:`stale_lifecycles` (they came from it).
+    Both queries are anchored on the ids (index look-ups), so their plans stay
+    cheap whatever the planner's statistics say — one query with correlated
+    anti-joins over the whole identity table, per page, does not (on
+    PostgreSQL, hundreds of ms a page at 100,000 accounts).
     """
-    if not stale:
-        ids = list(stale_lifecycles(cutoff).filter(user_id__in=ids).values_list("user_id", flat=True))
+    ids = list(stale_lifecycles(cutoff).filter(user_id__in=ids).values_list("user_id", flat=True))
     if not ids:
         return []
     evidence = (
@@ -181,8 +180,10 @@ def sweep_idp(entity_id: str, days: int, cutoff: datetime, *, dry_run: bool, bat
     step: Callable[[list[Any]], int] = (
         (lambda ids: _list(ids, result)) if dry_run else (lambda ids: _suspend(ids, entity_id, cutoff, context))
     )
-    for page in pages(stale_lifecycles(cutoff), batch):
-        ids = dormant_among(entity_id, cutoff, page, stale=True)
+    # Pages over every lifecycle row in user id order (a range of the unique
+    # index, whatever the statistics), each narrowed by dormant_among.
+    for page in pages(AccountLifecycle.objects.all(), batch):
+        ids = dormant_among(entity_id, cutoff, page)
         if not ids:
             continue
         suspended = step(ids)

@@ -1,9 +1,17 @@
 """Evidence an auditor can take away: streamed CSV and JSON lines.
 
-Rows are produced lazily (querysets iterated in chunks) and written to a
-``StreamingHttpResponse`` or a file as they come, so a million events or a
-hundred thousand accounts export in bounded memory. CSV cells a spreadsheet
-would evaluate (``=``, ``+``, ``-``, ``@``…) are neutralised.
+Rows are produced lazily (querysets iterated in chunks, accounts in primary-key
+batches) and written to a ``StreamingHttpResponse`` or a file as they come, so
+a million events or a hundred thousand accounts export in bounded memory.
+CSV cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``…) are
+neutralised; dates are ISO 8601 in both formats.
+
+* :func:`event_rows` — provisioning events, oldest first (by reference);
+* :func:`snapshot_rows` — the access snapshot: in CSV one row per (account,
+  access item), in JSON lines one object per account with its identities and
+  access nested;
+* :func:`campaign_rows` — review campaigns and their decisions;
+* :func:`streamed` (a download) and :func:`lines` (text chunks, for a file).
 """
 
 from __future__ import annotations
@@ -12,12 +20,72 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
 from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
+from .access import AccountAccess, Held, snapshot
+
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+FORMATS = tuple(CONTENT_TYPES)
+#: Rows fetched per round trip; also the most rows held in memory at once.
+CHUNK = 2000
+#: Text buffered before a chunk is handed to the response or the file.
+FLUSH_AT = 65536
+
+Rows = tuple[tuple[str, ...], Iterable[Mapping[str, Any]]]
+
+#: An event's columns: its reference (``#<id>``, as error pages show it) after its id.
+EVENT_FIELDS = (
+    "id",
+    "reference",
+    "created_at",
+    "kind",
+    "source",
+    "idp_entity_id",
+    "subject",
+    "assertion_id",
+    "user_id",
+    "username",
+    "reason_code",
+    "message",
+    "diff",
+    "attributes",
+    "ip_address",
+    "user_agent",
+    "actor",
+)
+_EVENT_COLUMNS = tuple(name for name in EVENT_FIELDS if name != "reference")
+
+SNAPSHOT_ACCOUNT_FIELDS = (
+    "user_id",
+    "username",
+    "email",
+    "is_active",
+    "state",
+    "state_reason",
+    "state_source",
+    "state_since",
+    "created_by",
+    "usable_password",
+    "last_evidence",
+    "identities",
+)
+#: One access item (a group, staff or superuser) in CSV: :class:`~saml_jit.review.access.Held`, prefixed.
+SNAPSHOT_ACCESS_FIELDS = (
+    "access_kind",
+    "access_group",
+    "access_source",
+    "access_idp_entity_id",
+    "access_granted_at",
+    "access_last_asserted_at",
+    "access_expires_at",
+    "access_privileged",
+)
+SNAPSHOT_CSV_FIELDS = SNAPSHOT_ACCOUNT_FIELDS + SNAPSHOT_ACCESS_FIELDS
+SNAPSHOT_JSON_FIELDS = (*SNAPSHOT_ACCOUNT_FIELDS, "access")
 
 CAMPAIGN_FIELDS = (
     "campaign_id",
@@ -42,9 +110,22 @@ CAMPAIGN_FIELDS = (
 )
 
 
+# ----------------------------------------------------------------------------
+# Formats
+
+
+def _plain(value: Any) -> Any:
+    """What JSON cannot say natively: dates as ISO 8601, anything else as text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def csv_cell(value: Any) -> Any:
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_plain)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         # Keep spreadsheet programs from evaluating IdP-supplied text.
         return "'" + value
@@ -52,14 +133,14 @@ def csv_cell(value: Any) -> Any:
 
 
 def csv_lines(fields: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """The header, then one CSV line per row."""
+    """The header, then CSV lines, in chunks of about ``FLUSH_AT`` characters."""
     fields = list(fields)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(fields)
     for row in rows:
         writer.writerow([csv_cell(row.get(name)) for name in fields])
-        if buffer.tell() > 65536:
+        if buffer.tell() > FLUSH_AT:
             yield _drain(buffer)
     yield _drain(buffer)
 
@@ -72,17 +153,100 @@ def _drain(buffer: io.StringIO) -> str:
 
 
 def json_lines(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """One JSON object per line, in chunks of about ``FLUSH_AT`` characters."""
+    chunk: list[str] = []
+    size = 0
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
+        line = json.dumps(row, ensure_ascii=False, default=_plain) + "\n"
+        chunk.append(line)
+        size += len(line)
+        if size > FLUSH_AT:
+            yield "".join(chunk)
+            chunk, size = [], 0
+    yield "".join(chunk)
 
 
-def streamed(rows: tuple[tuple[str, ...], Iterable[Mapping[str, Any]]], fmt: str, name: str) -> StreamingHttpResponse:
-    """A download of ``rows`` (``(fields, iterable of dicts)``) as CSV or JSON lines."""
+def lines(rows: Rows, fmt: str) -> Iterator[str]:
+    """``rows`` (``(fields, iterable of dicts)``) as text chunks in ``fmt`` (``csv`` or ``jsonl``)."""
+    if fmt not in CONTENT_TYPES:
+        raise ValueError(f"Unknown export format {fmt!r}: choose from {', '.join(FORMATS)}.")
     fields, data = rows
-    body = csv_lines(fields, data) if fmt == "csv" else json_lines(data)
-    response = StreamingHttpResponse(body, content_type=CONTENT_TYPES[fmt])
+    return csv_lines(fields, data) if fmt == "csv" else json_lines(data)
+
+
+def streamed(rows: Rows, fmt: str, name: str) -> StreamingHttpResponse:
+    """A download of ``rows`` (``(fields, iterable of dicts)``) as CSV or JSON lines."""
+    response = StreamingHttpResponse(lines(rows, fmt), content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     return response
+
+
+# ----------------------------------------------------------------------------
+# Events
+
+
+def event_rows(events: QuerySet[Any], chunk_size: int = CHUNK) -> tuple[tuple[str, ...], Iterator[dict[str, Any]]]:
+    """Every event of ``events``, oldest first (by reference), read ``chunk_size`` rows at a time.
+
+    One query; ``iterator()`` reads it through a server-side cursor on
+    PostgreSQL and ``fetchmany`` on SQLite, so no more than a chunk of rows is
+    held in memory. The queryset's own ordering (the changelist's) is replaced
+    by the primary key: the order an IdP's evidence happened in, and what a
+    SIEM resumes from.
+    """
+    return EVENT_FIELDS, _event_rows(events, chunk_size)
+
+
+def _event_rows(events: QuerySet[Any], chunk_size: int) -> Iterator[dict[str, Any]]:
+    for values in events.order_by("pk").values_list(*_EVENT_COLUMNS).iterator(chunk_size=chunk_size):
+        row = dict(zip(_EVENT_COLUMNS, values, strict=True))
+        row["reference"] = f"#{row['id']}"
+        yield row
+
+
+# ----------------------------------------------------------------------------
+# The access snapshot
+
+
+def snapshot_rows(users: QuerySet[Any], fmt: str) -> tuple[tuple[str, ...], Iterator[dict[str, Any]]]:
+    """The access snapshot of ``users`` (see :func:`saml_jit.review.access.accounts`) for ``fmt``.
+
+    ``csv``: one row per (account, access item), the account's columns
+    repeated; an account without access has one row with the access columns
+    empty; its identities are one JSON cell. ``jsonl``: one object per
+    account, its identities and access as lists.
+    """
+    if fmt == "csv":
+        return SNAPSHOT_CSV_FIELDS, _flat(snapshot(users))
+    if fmt == "jsonl":
+        return SNAPSHOT_JSON_FIELDS, (account.as_dict() for account in snapshot(users))
+    raise ValueError(f"Unknown export format {fmt!r}: choose from {', '.join(FORMATS)}.")
+
+
+def _flat(accounts: Iterable[AccountAccess]) -> Iterator[dict[str, Any]]:
+    for account in accounts:
+        head = {name: getattr(account, name) for name in SNAPSHOT_ACCOUNT_FIELDS}
+        if not account.access:
+            yield head
+        for held in account.access:
+            yield {**head, **_access_columns(held)}
+
+
+def _access_columns(held: Held) -> dict[str, Any]:
+    return {
+        "access_kind": held.kind,
+        "access_group": held.group,
+        "access_source": held.source,
+        "access_idp_entity_id": held.idp_entity_id,
+        "access_granted_at": held.granted_at,
+        "access_last_asserted_at": held.last_asserted_at,
+        "access_expires_at": held.expires_at,
+        "access_privileged": held.privileged,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Review campaigns
 
 
 def campaign_rows(campaigns: QuerySet[Any]) -> tuple[tuple[str, ...], Iterator[dict[str, Any]]]:
@@ -101,5 +265,5 @@ def _campaign_rows(campaigns: QuerySet[Any]) -> Iterator[dict[str, Any]]:
             "closed_by": campaign.closed_by,
             "closed_at": campaign.closed_at,
         }
-        for item in campaign.items.order_by("pk").iterator(chunk_size=2000):
+        for item in campaign.items.order_by("pk").iterator(chunk_size=CHUNK):
             yield {**head, "item_id": item.pk, **{name: getattr(item, name) for name in CAMPAIGN_FIELDS[8:]}}
