@@ -167,6 +167,15 @@ class IdPSettings:
     #: signed with a certificate from its metadata.
     REQUIRE_SIGNED_LOGOUT: bool = True
 
+    # -- SCIM ----------------------------------------------------------------
+    #: The SCIM User attribute that equals this IdP's SAML subject for the
+    #: same person ("externalId" or "userName"): it becomes the identity
+    #: binding, so a user created over SCIM is the account SAML lands on.
+    SCIM_SUBJECT_ATTRIBUTE: str = "externalId"
+    #: With SCIM_SUBJECT_ATTRIBUTE = "externalId": a user sent without
+    #: externalId (Okta's default) is bound by its userName instead of refused.
+    SCIM_USERNAME_FALLBACK: bool = False
+
     @property
     def manages_groups(self) -> bool:
         """Whether logins from this IdP touch groups or privileges at all."""

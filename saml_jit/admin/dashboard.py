@@ -91,7 +91,7 @@ class GovernanceDashboardAdmin(PageAdmin):
             _("Dashboard"),
             board=board,
             groups=list(groups.items()),
-            charts=[mark_safe(spec.svg()) for spec in board.charts],  # noqa: S308 - charts escape every label
+            charts=[(spec.chart.title, mark_safe(spec.svg())) for spec in board.charts],  # noqa: S308 - escaped
             windows=[(days, days == board.window) for days in dashboard.WINDOWS],
             max_age=dashboard.ACCOUNT_COUNTS_MAX_AGE // 60,
             reports_url=self.url(dashboard.Link("saml_jit_governancereport_changelist")),
@@ -184,7 +184,7 @@ class GovernanceReportAdmin(PageAdmin):
             "username": _admin_change(self.admin_site.name, get_user_model(), row.get("user_id")),
             "event_id": _admin_change(self.admin_site.name, ProvisioningEvent, row.get("event_id")),
         }
-        return [(row.get(name), links.get(name, "")) for name in report.fields]
+        return [(_shown(row.get(name)), links.get(name, "")) for name in report.fields]
 
     def export_view(self, request: HttpRequest, code: str, fmt: str) -> StreamingHttpResponse:
         report = self._report(request, code)
@@ -193,6 +193,12 @@ class GovernanceReportAdmin(PageAdmin):
         days = _days(report, request.GET.get("days"))
         logger.info("saml_jit report export report=%s format=%s by user id=%s", code, fmt, request.user.pk)
         return streamed((report.fields, report.export_rows(days=days)), fmt, f"saml_jit_{code}")
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return value
 
 
 def _admin_change(site: str, model: Any, pk: Any) -> str:

@@ -53,5 +53,4 @@ def without_export(query: QueryDict) -> QueryDict:
     """``query`` without :data:`EXPORT_PARAM` (the changelist refuses parameters it does not know)."""
     params = query.copy()
     params.pop(EXPORT_PARAM, None)
-    params._mutable = False
-    return params
+    return QueryDict(params.urlencode(), encoding=query.encoding)  # immutable, as request.GET is

@@ -22,14 +22,16 @@ from .review import (
     GovernanceReport,
     RolledUpDay,
 )
-from .scim import ScimClient, ScimGroup
+from .scim import SCIM_VALUE_MAX_LENGTH, USER_USERNAME_INDEX, ScimClient, ScimGroup, ScimProfile, user_username_index
 from .users import USER_EMAIL_INDEX, user_email_index, users_with_email
 
 __all__ = [
     "ASSERTION_CONSUMING_KINDS",
     "ENTITY_ID_MAX_LENGTH",
+    "SCIM_VALUE_MAX_LENGTH",
     "SUBJECT_MAX_LENGTH",
     "USER_EMAIL_INDEX",
+    "USER_USERNAME_INDEX",
     "AccessHold",
     "AccessKind",
     "AccessSnapshot",
@@ -55,7 +57,9 @@ __all__ = [
     "RolledUpDay",
     "ScimClient",
     "ScimGroup",
+    "ScimProfile",
     "lifecycle_of",
     "user_email_index",
+    "user_username_index",
     "users_with_email",
 ]

@@ -39,6 +39,8 @@ class Stack:
     href: str = ""
     #: Drawn grey, whatever its position (the "other" category).
     other: bool = False
+    #: The legend's text; default: the label and the total over the days.
+    legend: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,21 +98,21 @@ def _open(chart: Chart, height: int) -> str:
 
 
 def _nice_max(value: int) -> int:
-    """The axis top: ``value`` rounded up to 1, 2 or 5 times a power of ten (at least 1)."""
-    if value <= 1:
-        return 1
+    """The axis top: ``value`` rounded up to 2, 4, 6, 8 or 10 times a power of ten (even, so its half is whole)."""
+    if value <= 2:
+        return 2
     magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 5, 10):
+    for step in (2, 4, 6, 8, 10):
         if value <= step * magnitude:
             return step * magnitude
-    return 10 * magnitude
+    return 20 * magnitude
 
 
 def _y_axis(top_value: int) -> list[str]:
     parts = []
     for fraction in (0, 0.5, 1):
         y = TOP + PLOT_HEIGHT - fraction * PLOT_HEIGHT
-        value = round(top_value * fraction)
+        value = int(top_value * fraction)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}" stroke="currentColor" '
             f'stroke-opacity="{0.5 if fraction == 0 else 0.15}"/>'
@@ -140,7 +142,8 @@ def _day_column(
     chart: Chart, day: date, x: float, width: float, stacks: Sequence[Stack], index: int, scale: float
 ) -> str:
     """One day's bar: its segments bottom-up, each with a ``<title>``; the day's link around them."""
-    y, parts = TOP + PLOT_HEIGHT, []
+    y: float = TOP + PLOT_HEIGHT
+    parts: list[str] = []
     for position, stack in enumerate(stacks):
         value = stack.values[index]
         if value <= 0:
@@ -159,11 +162,11 @@ def _legend(stacks: Sequence[Stack], top: int) -> list[str]:
     parts = []
     for position, stack in enumerate(stacks):
         y = top + position * LINE
-        total = sum(stack.values)
+        text = stack.legend or f"{short(stack.label)} ({sum(stack.values):,})"
         body = (
             f'<rect x="{LEFT}" y="{y}" width="12" height="12" fill="{_colour(position, stack)}"/>'
             f'<text x="{LEFT + 18}" y="{y + 10}" fill="currentColor"><title>{esc(stack.label)}</title>'
-            f"{esc(short(stack.label))} ({total:,})</text>"
+            f"{esc(text)}</text>"
         )
         parts.append(_link(stack.href, body))
     return parts

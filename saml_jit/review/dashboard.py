@@ -48,7 +48,6 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -204,7 +203,11 @@ Row = tuple[date, str, str, str, int]  # day, kind, reason code, IdP, count
 
 
 def event_counts(days: Sequence[date], now: datetime) -> list[Row]:
-    """Charted events per (day, kind, reason, IdP) over ``days``: rolled-up days stored, the others live."""
+    """Charted events per (day, kind, reason, IdP) over ``days``: rolled-up days stored, the others live.
+
+    Queries: one for the days already rolled up, one for the stored counts,
+    one per day counted live (usually only today).
+    """
     past = [day for day in days if settled(day, now)]
     recent = [day for day in days if not settled(day, now)]
     roll_up(past)
@@ -217,16 +220,15 @@ def event_counts(days: Sequence[date], now: datetime) -> list[Row]:
             .annotate(n=Sum("count"))
         )
         rows.extend(stored)
-    if recent:
+    for day in recent:  # today, and yesterday for SETTLE after midnight: a range each, no per-row date cast
+        end = day_start(day + timedelta(days=1))
         live = (
-            ProvisioningEvent.objects.filter(created_at__gte=day_start(recent[0]), kind__in=CHARTED_KINDS)
+            ProvisioningEvent.objects.filter(created_at__gte=day_start(day), created_at__lt=end, kind__in=CHARTED_KINDS)
             .order_by()
-            .annotate(day=TruncDate("created_at", tzinfo=tz()))
-            .values_list("day", "kind", "reason_code", "idp_entity_id")
+            .values_list("kind", "reason_code", "idp_entity_id")
             .annotate(n=Count("*"))
         )
-        wanted = set(recent)
-        rows.extend(row for row in live if row[0] in wanted)
+        rows.extend((day, kind, reason, idp, n) for kind, reason, idp, n in live)
     return rows
 
 
@@ -377,7 +379,8 @@ def debt_chart(days: list[date], url: Url) -> ChartSpec:
     href = url(Link(REPORT, args=("review_debt",)))
     description = _("Events due for review (created, not reviewed) at the end of each day")
     chart = charts.Chart("review-debt", _("Review debt over time"), description)
-    return ChartSpec(chart, days, [charts.Stack(_("due for review"), series, href)])
+    legend = _("due for review (now: %(n)d)") % {"n": series[-1] if series else 0}
+    return ChartSpec(chart, days, [charts.Stack(_("due for review"), series, href, legend=legend)])
 
 
 def _age(moment: datetime | None, now: datetime) -> str:

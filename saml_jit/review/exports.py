@@ -121,14 +121,21 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+#: What a spreadsheet program evaluates at the start of a cell (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: text that would start a formula quoted with ``'``, JSON for structures."""
+    if type(value) is str:  # the common case first: an export is millions of cells
+        # Keep spreadsheet programs from evaluating IdP-supplied text.
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_plain)
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_plain) if value else str(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        # Keep spreadsheet programs from evaluating IdP-supplied text.
-        return "'" + value
+    if isinstance(value, str):
+        return csv_cell(str(value))  # a str subclass (SafeString, a lazy translation's result)
     return value
 
 

@@ -46,7 +46,7 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import CharField, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Concat, Lower, StrIndex, Substr, TruncDate, Upper
+from django.db.models.functions import Concat, Lower, StrIndex, Substr, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -188,7 +188,8 @@ def email_from_two_idps() -> QuerySet[FederatedIdentity]:
 
 
 def _identity_rows(identities: QuerySet[FederatedIdentity]) -> QuerySet[FederatedIdentity]:
-    return identities.select_related("user", "user__saml_lifecycle").order_by("match", "user_id", "idp_entity_id")
+    ordered = identities.order_by(F("match").asc(), "user_id", "idp_entity_id")  # ``match``: an annotation
+    return ordered.select_related("user", "user__saml_lifecycle")
 
 
 def sso_and_local_email() -> QuerySet[Any]:
@@ -339,30 +340,24 @@ def review_debt() -> Debt:
 
 
 def review_debt_over_time(days: list[date], tz: Any = None) -> list[int]:
-    """For each of ``days`` (ascending, consecutive): events due for review at the end of that day.
+    """For each of ``days`` (ascending): how many events were due for review at the end of that day.
 
     Due at the end of a day: created by then and not reviewed by then. One
-    count before the first day, then per-day creations and reviews (GROUP BY
-    day over the events that need review: the partial index), summed up.
+    query over the events that need review (the partial index) and were not
+    reviewed before the first day, with one conditional count per day — no
+    per-row date arithmetic in the database.
     """
     if not days:
         return []
     tz = tz or timezone.get_default_timezone()
-    start = datetime.combine(days[0], datetime.min.time(), tzinfo=tz)
-    needing = ProvisioningEvent.objects.filter(review_required=True)
-    due_before = needing.filter(created_at__lt=start).filter(Q(review__isnull=True) | Q(review__reviewed_at__gte=start))
-    created = _per_day(needing.filter(created_at__gte=start), "created_at", tz)
-    reviewed = _per_day(needing.filter(review__reviewed_at__gte=start), "review__reviewed_at", tz)
-    due, series = due_before.count(), []
-    for day in days:
-        due += created.get(day, 0) - reviewed.get(day, 0)
-        series.append(due)
-    return series
-
-
-def _per_day(events: QuerySet[ProvisioningEvent], field: str, tz: Any) -> dict[date, int]:
-    rows = events.order_by().annotate(day=TruncDate(field, tzinfo=tz)).values("day").annotate(n=Count("pk"))
-    return {row["day"]: row["n"] for row in rows}
+    ends = [datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz) for day in days]
+    start = ends[0] - timedelta(days=1)
+    unreviewed_at = lambda moment: Q(review__isnull=True) | Q(review__reviewed_at__gte=moment)  # noqa: E731
+    due = ProvisioningEvent.objects.filter(review_required=True, created_at__lt=ends[-1]).filter(unreviewed_at(start))
+    counts = due.aggregate(
+        **{f"d{n}": Count("pk", filter=Q(created_at__lt=end) & unreviewed_at(end)) for n, end in enumerate(ends)}
+    )
+    return [counts[f"d{n}"] for n in range(len(ends))]
 
 
 # ----------------------------------------------------------------------------

@@ -67,9 +67,21 @@ def version_of(resource: Resource[Any]) -> str:
     return f'W/"{hashlib.sha256(content.encode()).hexdigest()[:20]}"'
 
 
-def finish(resource: Resource[Any], resource_type: str, created: datetime | None) -> Resource[Any]:
-    version = version_of(resource)
-    resource.meta = Meta(resource_type=resource_type, created=created, last_modified=created, version=version)
+def finish(
+    resource: Resource[Any],
+    resource_type: str,
+    created: datetime | None,
+    *,
+    version: str | None = None,
+    modified: datetime | None = None,
+) -> Resource[Any]:
+    """Set ``meta``: the version given (a group's revision), or the content's (:func:`version_of`)."""
+    resource.meta = Meta(
+        resource_type=resource_type,
+        created=created,
+        last_modified=modified or created,
+        version=version or version_of(resource),
+    )
     return resource
 
 

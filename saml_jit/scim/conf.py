@@ -11,13 +11,19 @@ SUBJECT_USERNAME = "userName"
 SUBJECT_ATTRIBUTES = (SUBJECT_EXTERNAL_ID, SUBJECT_USERNAME)
 
 
-def subject_attribute() -> str:
-    value = app_settings.SCIM_SUBJECT_ATTRIBUTE
+def subject_attribute(entity_id: str) -> str:
+    """The SCIM attribute that is the SAML subject for ``entity_id`` (per IdP, ``SCIM_SUBJECT_ATTRIBUTE``)."""
+    value = app_settings.for_idp(entity_id).SCIM_SUBJECT_ATTRIBUTE
     if value not in SUBJECT_ATTRIBUTES:
         raise ImproperlyConfigured(
-            f"SAML_JIT['SCIM_SUBJECT_ATTRIBUTE'] must be one of {', '.join(SUBJECT_ATTRIBUTES)}."
+            f"SAML_JIT['SCIM_SUBJECT_ATTRIBUTE'] for {entity_id} must be one of {', '.join(SUBJECT_ATTRIBUTES)}."
         )
     return value
+
+
+def username_fallback(entity_id: str) -> bool:
+    """Whether a user without externalId is bound by its userName (``SCIM_USERNAME_FALLBACK``)."""
+    return bool(app_settings.for_idp(entity_id).SCIM_USERNAME_FALLBACK)
 
 
 def hard_delete() -> bool:

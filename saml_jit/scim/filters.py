@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from django.db.models import Q
@@ -26,12 +26,14 @@ from scim2_models.path.expressions import (
     AttrPath,
     CompareOperator,
     Comparison,
+    FilterNode,
     LogicalExpr,
     LogicalOperator,
     Not,
     Present,
     ValuePath,
 )
+from scim2_models.path.filter import ScimFilter
 from scim2_models.path.visitor import FilterVisitor
 
 NOTHING = Q(pk__in=[])
@@ -87,7 +89,7 @@ class QueryBuilder(FilterVisitor[Q]):
         if isinstance(target, Constant):
             return EVERYTHING if _compare_constant(target.value, node.op, node.value) else NOTHING
         if isinstance(target, Column):
-            return _compare_column(target, node.op, node.value)
+            return compare_column(target, node.op, node.value)
         return target(node.op, node.value)
 
     def visit_present(self, node: Present) -> Q:
@@ -132,7 +134,8 @@ def _compare_constant(actual: Any, op: CompareOperator, expected: Any) -> bool:
     }[op]
 
 
-def _compare_column(column: Column, op: CompareOperator, value: Any) -> Q:
+def compare_column(column: Column, op: CompareOperator, value: Any) -> Q:
+    """The ``Q`` comparing ``column`` with ``value`` (``eq`` and ``ne`` only for booleans, ids and null)."""
     if value is None:
         missing = Q(**{f"{column.lookup}__isnull": True})
         if column.kind == "string":
@@ -152,7 +155,7 @@ def _compare_column(column: Column, op: CompareOperator, value: Any) -> Q:
     if not isinstance(value, str):
         raise InvalidFilterException(detail="This attribute compares with a string.")
     if op == CompareOperator.ne:
-        return ~_compare_column(column, CompareOperator.eq, value)
+        return ~compare_column(column, CompareOperator.eq, value)
     lookup = STRING_LOOKUPS[op]
     if not column.case_exact:
         lookup = CASE_INSENSITIVE.get(lookup, lookup)
@@ -162,3 +165,47 @@ def _compare_column(column: Column, op: CompareOperator, value: Any) -> Q:
 def to_q(tree: Any, columns: Mapping[tuple[str, str | None], Target]) -> Q:
     """The ``Q`` for a parsed filter tree (``ScimFilter.ast``)."""
     return QueryBuilder(columns).visit(tree)
+
+
+class _Qualifier(FilterVisitor[FilterNode]):
+    """Gives an extension attribute named without its schema URN (``manager``) that URN."""
+
+    def __init__(self, urn: str, names: frozenset[str]) -> None:
+        self.urn = urn
+        self.names = names
+
+    def _path(self, path: AttrPath) -> AttrPath:
+        if path.uri is None and path.attr.lower() in self.names:
+            return replace(path, uri=self.urn)
+        return path
+
+    def visit_comparison(self, node: Comparison) -> FilterNode:
+        return replace(node, attr_path=self._path(node.attr_path))
+
+    def visit_present(self, node: Present) -> FilterNode:
+        return replace(node, attr_path=self._path(node.attr_path))
+
+    def visit_not(self, node: Not) -> FilterNode:
+        return replace(node, expr=self.visit(node.expr))
+
+    def visit_logical_expr(self, node: LogicalExpr) -> FilterNode:
+        return replace(node, terms=tuple(self.visit(term) for term in node.terms))
+
+    def visit_value_path(self, node: ValuePath) -> FilterNode:
+        # The inner filter names sub-attributes, which keep no URN.
+        return replace(node, attr_path=self._path(node.attr_path))
+
+
+def qualify(text: str, urn: str, names: frozenset[str]) -> str:
+    """``text`` with the attributes in ``names`` (lower case) qualified by ``urn``.
+
+    scim2-models resolves an attribute without a URN against the core schema
+    only, but clients name extension attributes bare: Entra ID documents
+    ``filter=id eq "…" and manager eq "…"``. A filter that does not parse is
+    returned as it is, for the library to refuse.
+    """
+    try:
+        tree = ScimFilter(text).ast
+    except Exception:  # noqa: BLE001 - any parse failure is reported by the library's own validation
+        return text
+    return str(_Qualifier(urn, names).visit(tree))

@@ -1,12 +1,15 @@
-"""The resources served: RFC 7643's User and Group, cut to what is stored.
+"""The resources served: RFC 7643's User (with the enterprise extension) and Group, cut to what is stored.
 
 The published schemas (``/Schemas``) list only the attributes saml_jit keeps,
 so clients and compliance checkers never write an attribute that would be
 silently lost. Attributes outside them (``password``, ``roles``,
-``entitlements``, enterprise extension fields, anything naming a privilege)
-are dropped on input by the ``unknown=ignore`` policy — the tolerant choice,
-since Entra ID and Okta send many of them by default — and never reach a
-model field.
+``entitlements``, ``phoneNumbers``, anything naming a privilege) are dropped
+on input by the ``unknown=ignore`` policy — the tolerant choice, since Entra
+ID and Okta send many of them by default — and never reach a model field.
+``displayName`` and the enterprise attributes Entra ID maps by default
+(``employeeNumber``, ``department``, ``manager``…) are kept as sent
+(:class:`~saml_jit.models.ScimProfile`), so a client that compares what it
+sent with what it reads back sees no difference to resend.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from scim2_models import (
     AuthenticationScheme,
     Bulk,
     ChangePassword,
+    EnterpriseUser,
     ETag,
+    Extension,
     External,
     Filter,
     Group,
@@ -35,7 +40,7 @@ from scim2_models import (
     User,
 )
 
-#: Attribute -> kept sub-attributes (None: a simple attribute), and mutability overrides.
+#: Attribute -> kept sub-attributes (None: a simple attribute).
 USER_ATTRIBUTES: dict[str, frozenset[str] | None] = {
     "userName": None,
     "name": frozenset({"givenName", "familyName"}),
@@ -44,13 +49,24 @@ USER_ATTRIBUTES: dict[str, frozenset[str] | None] = {
     "emails": frozenset({"value", "type", "primary"}),
     "groups": frozenset({"value", "$ref", "display", "type"}),
 }
+#: The enterprise extension (RFC 7643 §4.3) without manager.displayName, which
+#: would be computed (the manager may not even be provisioned yet).
+ENTERPRISE_ATTRIBUTES: dict[str, frozenset[str] | None] = {
+    "employeeNumber": None,
+    "costCenter": None,
+    "organization": None,
+    "division": None,
+    "department": None,
+    "manager": frozenset({"value", "$ref"}),
+}
+ENTERPRISE = str(EnterpriseUser.__schema__)
+#: The enterprise attributes, lower case (a filter may name them without their URN).
+ENTERPRISE_NAMES = frozenset(name.lower() for name in ENTERPRISE_ATTRIBUTES)
 GROUP_ATTRIBUTES: dict[str, frozenset[str] | None] = {
     "displayName": None,
     # No members.display: it would be computed, and clients compare it.
     "members": frozenset({"value", "$ref", "type"}),
 }
-#: Computed on output, ignored on input.
-READ_ONLY = {("User", "displayName")}
 
 BEARER = AuthenticationScheme(
     type=AuthenticationScheme.Type.oauthbearertoken,
@@ -61,43 +77,40 @@ BEARER = AuthenticationScheme(
 )
 
 
-def _read_only(attribute: Any) -> Any:
-    return attribute.model_copy(update={"mutability": Mutability.read_only})
-
-
-def _trim(schema: Schema, name: str, keep: dict[str, frozenset[str] | None]) -> Schema:
+def _trim(schema: Schema, keep: dict[str, frozenset[str] | None]) -> Schema:
     attributes = []
     for attribute in schema.attributes or []:
         if attribute.name not in keep:
             continue
         subs = keep[attribute.name]
         if subs is not None:
-            sub_attributes = [
-                _read_only(sub) if (name, f"{attribute.name}.{sub.name}") in READ_ONLY else sub
-                for sub in attribute.sub_attributes or []
-                if sub.name in subs
-            ]
+            sub_attributes = [sub for sub in attribute.sub_attributes or [] if sub.name in subs]
             attribute = attribute.model_copy(update={"sub_attributes": sub_attributes})
-        if (name, attribute.name) in READ_ONLY:
-            attribute = _read_only(attribute)
         attributes.append(attribute)
     return schema.model_copy(update={"attributes": attributes})
 
 
 @lru_cache(maxsize=1)
-def models() -> tuple[type[Resource[Any]], type[Resource[Any]]]:
-    """The User and Group models built from the trimmed schemas."""
-    user = Resource.from_schema(_trim(User.to_schema(), "User", USER_ATTRIBUTES))
-    group = Resource.from_schema(_trim(Group.to_schema(), "Group", GROUP_ATTRIBUTES))
-    return user, group
+def models() -> tuple[type[Resource[Any]], type[Extension], type[Resource[Any]]]:
+    """The bare User, the enterprise extension and the Group, built from the trimmed schemas."""
+    user = Resource.from_schema(_trim(User.to_schema(), USER_ATTRIBUTES))
+    enterprise = Extension.from_schema(_trim(EnterpriseUser.to_schema(), ENTERPRISE_ATTRIBUTES))
+    group = Resource.from_schema(_trim(Group.to_schema(), GROUP_ATTRIBUTES))
+    return user, enterprise, group
 
 
 def user_model() -> type[Resource[Any]]:
-    return models()[0]
+    """The User with its enterprise extension (parameterized classes are cached: always the same class)."""
+    user, enterprise, _ = models()
+    return user[enterprise]  # type: ignore[index,no-any-return]
+
+
+def enterprise_model() -> type[Extension]:
+    return models()[1]
 
 
 def group_model() -> type[Resource[Any]]:
-    return models()[1]
+    return models()[2]
 
 
 def service_provider_config(page_size: int) -> ServiceProviderConfig:
@@ -108,18 +121,22 @@ def service_provider_config(page_size: int) -> ServiceProviderConfig:
         filter=Filter(supported=True, max_results=page_size),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),
-        etag=ETag(supported=False),
+        # Weak ETags: meta.version, the ETag header, If-Match (412 when stale)
+        # and If-None-Match on every resource.
+        etag=ETag(supported=True),
         authentication_schemes=[BEARER],
     )
 
 
 @lru_cache(maxsize=8)
 def provider(page_size: int) -> ScimProvider:
-    user, group = models()
+    user, enterprise, group = models()
     return ScimProvider(
-        models=[user, group],
+        models=[user, enterprise, group],
         resource_types=[
-            ResourceType.from_resource(user).model_copy(update={"description": "Users of one identity provider"}),
+            ResourceType.from_resource(user_model()).model_copy(
+                update={"description": "Users of one identity provider"}
+            ),
             ResourceType.from_resource(group).model_copy(
                 update={"description": "Groups one identity provider manages"}
             ),

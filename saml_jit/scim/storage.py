@@ -10,7 +10,18 @@ from scim2_server.storage import ScimStorage, SearchPage
 from .common import Scope
 from .filters import to_q
 from .groups import Groups
+from .members import is_members
 from .users import Users
+
+
+def wants_members(parameters: Any) -> bool:
+    """Whether a response with these ``attributes``/``excludedAttributes`` shows a group's members."""
+    if parameters is None:
+        return True
+    named = [str(path).split(".")[0].split("[")[0] for path in parameters.attributes or []]
+    if named:
+        return any(is_members(name) for name in named)
+    return not any(is_members(str(path)) for path in parameters.excluded_attributes or [])
 
 
 class DjangoStorage(ScimStorage):
@@ -33,7 +44,8 @@ class DjangoStorage(ScimStorage):
     ) -> Resource[Any]:
         if resource_type.name == "User":
             return self.users.to_resource(self.users.get_user(resource_id))
-        return self.groups.to_resource(self.groups.get_group(resource_id))
+        group = self.groups.get_group(resource_id, members=wants_members(response_parameters))
+        return self.groups.to_resource(group)
 
     def search(
         self,
@@ -45,7 +57,7 @@ class DjangoStorage(ScimStorage):
         if len(resource_types) != 1:
             raise NotImplementedException(detail="Searching several resource types at once is not supported.")
         adapter = self._adapter(resource_types[0])
-        queryset = adapter.queryset()
+        queryset = self.users.queryset() if adapter is self.users else self.groups.queryset(wants_members(search_request))
         if search_request.filter is not None:
             queryset = queryset.filter(to_q(search_request.filter.ast, adapter.columns()))
         total = queryset.count()

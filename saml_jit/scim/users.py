@@ -1,10 +1,17 @@
 """Django users as SCIM User resources, and User input back to model fields.
 
 Only the username, the email, the first and last name and ``active`` are
-ever written; ``is_staff``, ``is_superuser``, permissions and the password
-are not in the served schema and can never be set over SCIM. Accounts and
-identities are written through :mod:`saml_jit.provisioning`, the same
-functions a SAML login uses.
+ever written to the account; ``is_staff``, ``is_superuser``, permissions and
+the password are not in the served schema and can never be set over SCIM.
+Accounts and identities are written through :mod:`saml_jit.provisioning`,
+the same functions a SAML login uses; ``displayName``, the client's
+``externalId`` and the enterprise attributes go to the identity's SCIM
+profile (:mod:`.profiles`).
+
+The identity binding (IdP, subject) comes from the IdP's
+``SCIM_SUBJECT_ATTRIBUTE``: ``externalId`` (required, unless
+``SCIM_USERNAME_FALLBACK`` binds a user sent without one by its
+``userName``) or ``userName``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet
+from django.db.models.functions import Upper
 from scim2_models import (
     InvalidValueException,
     NotFoundException,
@@ -29,7 +37,7 @@ from ..exceptions import Denied
 from ..mapping import check_email, check_identifier, check_username, normalise_display
 from ..models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
 from ..provisioning import accounts, lifecycle
-from . import conf
+from . import conf, profiles
 from .common import (
     EMAIL_TYPE,
     NAME_FIELDS,
@@ -42,7 +50,7 @@ from .common import (
     parse_pk,
     version_of,
 )
-from .filters import NOTHING, Column, Constant, Target
+from .filters import NOTHING, Column, Constant, Target, compare_column
 from .resources import user_model
 
 
@@ -51,6 +59,8 @@ class UserInput:
     fields: dict[str, str]
     subject: str
     active: bool | None
+    #: The SCIM profile (:mod:`.profiles`), externalId included.
+    profile: dict[str, str]
 
 
 class Users:
@@ -65,16 +75,32 @@ class Users:
 
     # -- reading -------------------------------------------------------------
 
+    @property
+    def subject_attribute(self) -> str:
+        return conf.subject_attribute(self.scope.idp)
+
+    def scoped(self) -> QuerySet:
+        """Users bound to the client's IdP, with their subject: the base of every query."""
+        # Case-insensitive look-ups go through the UPPER() indexes (migrations 0006, 0010).
+        upper = {"scim_username_upper": Upper(self.username_field)}
+        if has_field(self.model, self.email_field):
+            upper["scim_email_upper"] = Upper(self.email_field)
+        identity = FilteredRelation("saml_identities", condition=Q(saml_identities__idp_entity_id=self.scope.idp))
+        return (
+            self.model._default_manager.alias(scim_identity=identity, **upper)
+            .filter(scim_identity__isnull=False)
+            .annotate(
+                scim_subject=F("scim_identity__subject"),
+                scim_identity_pk=F("scim_identity__pk"),
+                scim_bound_at=F("scim_identity__first_asserted_at"),
+            )
+        )
+
     def queryset(self) -> QuerySet:
         managed = Group.objects.filter(saml_jit_scim__idp_entity_id=self.scope.idp).order_by("pk")
         return (
-            self.model._default_manager.alias(
-                scim_identity=FilteredRelation(
-                    "saml_identities", condition=Q(saml_identities__idp_entity_id=self.scope.idp)
-                )
-            )
-            .filter(scim_identity__isnull=False)
-            .annotate(scim_subject=F("scim_identity__subject"), scim_bound_at=F("scim_identity__first_asserted_at"))
+            self.scoped()
+            .annotate(**profiles.annotations("scim_identity"))
             .prefetch_related(Prefetch("groups", queryset=managed, to_attr="scim_groups"))
             .order_by("pk")
         )
@@ -82,17 +108,45 @@ class Users:
     def columns(self) -> dict[tuple[str, str | None], Target]:
         columns: dict[tuple[str, str | None], Target] = {
             ("id", None): self._id_filter,
-            ("username", None): Column(self.username_field),
+            ("username", None): self._upper_filter(self.username_field, "scim_username_upper"),
             ("active", None): Column("is_active", kind="boolean"),
-            ("emails", "value"): Column(self.email_field),
+            ("emails", "value"): self._upper_filter(self.email_field, "scim_email_upper"),
             ("emails", "type"): Constant(EMAIL_TYPE),
             ("emails", "primary"): Constant(True),
+            ("externalid", None): self._external_id_filter,
+            ("displayname", None): Column(f"{profiles.PREFIX}display_name"),
+            ("manager", None): Column(f"{profiles.PREFIX}manager", case_exact=True),
+            ("manager", "value"): Column(f"{profiles.PREFIX}manager", case_exact=True),
         }
-        if conf.subject_attribute() == conf.SUBJECT_EXTERNAL_ID:
-            columns[("externalid", None)] = Column("scim_subject", case_exact=True)
+        for field, name in profiles.ENTERPRISE_FIELDS.items():
+            columns[(name.lower(), None)] = Column(f"{profiles.PREFIX}{field}")
         for attr, field in self.name_fields.items():
             columns[("name", attr.replace("_", ""))] = Column(field)
         return columns
+
+    @staticmethod
+    def _upper_filter(field: str, upper: str) -> Any:
+        """``eq``/``ne`` as ``UPPER(field) = 'VALUE'`` (an index look-up); other operators on the field."""
+
+        def compare(op: Any, value: Any) -> Q:
+            if op in ("eq", "ne") and isinstance(value, str):
+                q = Q(**{upper: value.upper()})
+                return ~q if op == "ne" else q
+            return compare_column(Column(field), op, value)
+
+        return compare
+
+    def _external_id_filter(self, op: Any, value: Any) -> Q:
+        stored = compare_column(Column(f"{profiles.PREFIX}external_id", case_exact=True), op, value)
+        if self.subject_attribute != conf.SUBJECT_EXTERNAL_ID:
+            return stored
+        # The subject is the externalId whenever the client sent one, so an
+        # equality is the (IdP, subject) index look-up; identities without a
+        # profile (made by a SAML login) report their subject as externalId.
+        legacy = Q(**{f"{profiles.EXISTS}__isnull": True})
+        if op == "eq" and isinstance(value, str):
+            return Q(scim_subject=value) & (legacy | Q(**{f"{profiles.PREFIX}external_id": value}))
+        return stored | (legacy & compare_column(Column("scim_subject", case_exact=True), op, value))
 
     def _id_filter(self, op: Any, value: Any) -> Q:
         pk = parse_pk(self.model, value)
@@ -114,6 +168,7 @@ class Users:
         data: dict[str, Any] = {
             "id": str(user.pk),
             "userName": user.get_username(),
+            "externalId": self.external_id_of(user),
             "active": bool(getattr(user, "is_active", True)),
             "emails": [{"value": email, "type": EMAIL_TYPE, "primary": True}] if email else None,
             "groups": [
@@ -121,21 +176,25 @@ class Users:
                 for g in getattr(user, "scim_groups", [])
             ]
             or None,
+            **profiles.attributes(profiles.stored(user)),
         }
-        if conf.subject_attribute() == conf.SUBJECT_EXTERNAL_ID:
-            data["externalId"] = user.scim_subject
         names = {attr: getattr(user, f) for attr, f in self.name_fields.items() if getattr(user, f)}
         if names:
             data["name"] = {("givenName" if a == "given_name" else "familyName"): v for a, v in names.items()}
-            data["displayName"] = " ".join(v for v in (names.get("given_name"), names.get("family_name")) if v)
         resource = user_model().model_validate({k: v for k, v in data.items() if v is not None})
         created = getattr(user, "date_joined", None) or getattr(user, "scim_bound_at", None)
         return finish(resource, "User", created)
 
+    def external_id_of(self, user: Any) -> str | None:
+        """The client's externalId; for an identity without a SCIM profile, its subject in externalId mode."""
+        if getattr(user, profiles.EXISTS, None) is not None:
+            return getattr(user, f"{profiles.PREFIX}external_id", None) or None
+        return user.scim_subject if self.subject_attribute == conf.SUBJECT_EXTERNAL_ID else None
+
     # -- input ---------------------------------------------------------------
 
     def read_input(self, resource: InputResource) -> UserInput:
-        """Validate a User resource into model fields, the subject and ``active``."""
+        """Validate a User resource into model fields, the subject, ``active`` and the SCIM profile."""
         fields: dict[str, str] = {}
         user_name = resource.user_name or ""
         username_max = max_length(self.model, self.username_field)
@@ -155,7 +214,9 @@ class Users:
                 fields[field] = normalise_display(value or "", f"name.{attr}", max_length(self.model, field), notes)
             except Denied as denial:
                 raise invalid(denial, "name") from None
-        return UserInput(fields, self._subject(resource, fields[self.username_field]), resource.active)
+        external_id = self._external_id(resource)
+        subject = self._subject(external_id, fields[self.username_field])
+        return UserInput(fields, subject, resource.active, profiles.read(resource, external_id))
 
     def _email(self, resource: InputResource) -> str:
         emails = [e for e in resource.emails or [] if e.value]
@@ -169,15 +230,26 @@ class Users:
         except Denied as denial:
             raise invalid(denial, "emails") from None
 
-    def _subject(self, resource: Resource[Any], user_name: str) -> str:
-        if conf.subject_attribute() == conf.SUBJECT_USERNAME:
-            return user_name
+    @staticmethod
+    def _external_id(resource: InputResource) -> str:
         if not resource.external_id:
-            raise InvalidValueException(detail="externalId is required: it must equal the person's SAML subject.")
+            return ""
         try:
             return check_identifier(resource.external_id, "externalId", SUBJECT_MAX_LENGTH)
         except Denied as denial:
             raise invalid(denial, "externalId") from None
+
+    def _subject(self, external_id: str, user_name: str) -> str:
+        if self.subject_attribute == conf.SUBJECT_USERNAME:
+            return user_name
+        if external_id:
+            return external_id
+        if conf.username_fallback(self.scope.idp):
+            return user_name
+        raise InvalidValueException(
+            detail="externalId is required: it must equal the person's SAML subject "
+            "(or bind users by userName: SCIM_SUBJECT_ATTRIBUTE, SCIM_USERNAME_FALLBACK)."
+        )
 
     def _check_unique(self, wanted: UserInput, user: Any = None) -> None:
         others = self.model._default_manager.exclude(pk=user.pk) if user is not None else self.model._default_manager
@@ -188,7 +260,7 @@ class Users:
         if user is not None:
             identities = identities.exclude(user=user)
         if identities.exists():
-            raise UniquenessException(detail=f"{conf.subject_attribute()} is already bound to another user.")
+            raise UniquenessException(detail="The person's subject is already bound to another user.")
 
     # -- writing -------------------------------------------------------------
 
@@ -200,10 +272,12 @@ class Users:
             with transaction.atomic():
                 user = accounts.create_user(self.model, wanted.fields, is_active=active)
                 lifecycle.start(user, active=active, source=rules.SCIM, created_by="scim", actor=self.scope.client.name)
-                accounts.bind(user, self.scope.idp, wanted.subject, asserted=False, request=self.scope.request)
+                identity = accounts.bind(user, self.scope.idp, wanted.subject, asserted=False, request=self.scope.request)
+                profiles.save(identity.pk, wanted.profile)
         except IntegrityError:
             raise UniquenessException(detail="The user conflicts with an existing one.") from None
         diff: dict[str, list[Any]] = {name: [None, value] for name, value in wanted.fields.items() if value}
+        diff.update(profiles.diff({}, wanted.profile))
         diff["is_active"] = [None, user.is_active]
         self.scope.record(EventKind.CREATED, user, subject=wanted.subject, diff=diff, message="created over SCIM")
         return self.to_resource(self.get_user(str(user.pk)))
@@ -232,6 +306,10 @@ class Users:
         if wanted.subject != old_subject:
             accounts.rebind(user, self.scope.idp, wanted.subject)
             diff["subject"] = [old_subject, wanted.subject]
+        changed = profiles.diff(profiles.stored(user), wanted.profile)
+        if changed or getattr(user, profiles.EXISTS, None) is None:
+            profiles.save(user.scim_identity_pk, wanted.profile)
+        diff.update(changed)
         if diff:
             self.scope.record(EventKind.UPDATED, user, subject=wanted.subject, diff=diff, message="updated over SCIM")
 

@@ -11,16 +11,26 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
-from scim2_models import Context, PayloadTooLargeException, SCIMException, UnauthorizedException
+from scim2_models import (
+    Context,
+    PatchOp,
+    PayloadTooLargeException,
+    Resource,
+    ResourceType,
+    SCIMException,
+    UnauthorizedException,
+)
+from scim2_server.conditions import Conditions
 from scim2_server.handler import ScimHandler
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
 from scim2_server.service import ScimService
 
-from . import auth, conf
+from . import auth, conf, dialects
 from .common import Scope
-from .resources import provider
-from .storage import DjangoStorage
+from .filters import qualify
+from .resources import ENTERPRISE, ENTERPRISE_NAMES, provider
+from .storage import DjangoStorage, wants_members
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +39,44 @@ class Service(ScimService):
     """scim2-server's protocol steps, with the answers IdPs expect."""
 
     def patch_response(self, base_url: str, resource: Any, response_parameters: Any) -> ScimResponse:
-        # RFC 7644 §3.5.2 allows 200 with the resource or 204; Okta expects
-        # the resource, Entra accepts both.
+        # RFC 7644 §3.5.2 allows 200 with the resource or 204. Okta expects
+        # the user back and Entra ID accepts both; a group answers 204 (unless
+        # attributes are asked for): returning every member of a large group
+        # is what Entra asks servers not to do.
+        if resource.meta.resource_type == "Group":
+            return super().patch_response(base_url, resource, response_parameters)
         return self.resource_response(
             self.publish(base_url, resource), Context.RESOURCE_REPLACEMENT_RESPONSE, response_parameters
+        )
+
+    def read_search(self, resource_types: list[ResourceType], payload: Any) -> Any:
+        # Entra ID filters on enterprise attributes by their bare names ("manager eq …").
+        if isinstance(payload, dict) and isinstance(payload.get("filter"), str):
+            if any(resource_type.name == "User" for resource_type in resource_types):
+                payload = {**payload, "filter": qualify(payload["filter"], ENTERPRISE, ENTERPRISE_NAMES)}
+        return super().read_search(resource_types, payload)
+
+
+class Handler(ScimHandler):
+    """scim2-server's handler, but a group's PATCH goes to :meth:`Groups.patch` (members changed in SQL)."""
+
+    storage: DjangoStorage
+
+    def handle(self, request: ScimRequest) -> ScimResponse:
+        self.request = request
+        return super().handle(request)
+
+    def patch_resource(
+        self, resource_type: ResourceType, resource_id: str, patch_op: PatchOp[Any], conditions: Conditions
+    ) -> Resource[Any]:
+        if resource_type.name != "Group":
+            return super().patch_resource(resource_type, resource_id, patch_op, conditions)
+        parameters = self.service.read_response_parameters(resource_type, self.request.query)
+        return self.storage.groups.patch(
+            resource_id,
+            patch_op,
+            lambda current: self.service.check_preconditions(current, "PATCH", conditions),
+            members=wants_members(parameters) and bool(parameters.attributes or parameters.excluded_attributes),
         )
 
 
@@ -59,9 +103,9 @@ class ScimView(View):
             return to_django(scim.error_response(UnauthorizedException(detail="Authentication required.")))
         scim_request = self.scim_request(request, path)
         try:
-            scim_request.body = read_body(request)
+            scim_request.body = dialects.normalise(scim_request.method, scim_request.path, read_body(request))
             with transaction.atomic():
-                response = ScimHandler(scim, DjangoStorage(Scope(client, request))).handle(scim_request)
+                response = Handler(scim, DjangoStorage(Scope(client, request))).handle(scim_request)
         except SCIMException as exception:
             logger.info("saml_jit SCIM %s %s: %s %s", request.method, path, exception.status, exception.scim_type)
             response = scim.error_response(exception)
