@@ -604,3 +604,179 @@ def test_email_keyed_user_name_must_be_an_email(scim):
     assert_error(scim.post("/Users", user_payload(userName="not-an-email")), 400, "invalidValue")
     scim.create_user(userName="Alice@Example.ORG")
     assert User.objects.get().email == "Alice@example.org"
+
+
+# --------------------------------------------------------------------------
+# ETags: meta.version, the ETag header, If-Match and If-None-Match
+
+
+def test_service_provider_config_announces_etags(scim):
+    assert scim.get("/ServiceProviderConfig").json()["etag"]["supported"] is True
+
+
+def test_user_etag_and_stale_if_match(scim):
+    created = scim.create_user()
+    response = scim.get(f"/Users/{created['id']}")
+    etag = response["ETag"]
+    assert etag == response.json()["meta"]["version"] == created["meta"]["version"]
+    assert scim.get(f"/Users/{created['id']}", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    renamed = scim.patch(
+        f"/Users/{created['id']}",
+        patch({"op": "replace", "path": "name.givenName", "value": "Alicia"}),
+        HTTP_IF_MATCH=etag,
+    )
+    assert renamed.status_code == 200, renamed.content
+    assert renamed["ETag"] != etag
+    # A second writer still holding the old version is refused, and changes nothing.
+    stale = patch({"op": "replace", "path": "name.givenName", "value": "Alice"})
+    assert_error(scim.patch(f"/Users/{created['id']}", stale, HTTP_IF_MATCH=etag), 412)
+    assert_error(scim.put(f"/Users/{created['id']}", user_payload(), HTTP_IF_MATCH=etag), 412)
+    assert_error(scim.delete(f"/Users/{created['id']}", HTTP_IF_MATCH=etag), 412)
+    user = User.objects.get()
+    assert (user.first_name, user.is_active) == ("Alicia", True)
+    assert scim.put(f"/Users/{created['id']}", user_payload(), HTTP_IF_MATCH=renamed["ETag"]).status_code == 200
+
+
+def test_group_etag_follows_every_scim_change(scim):
+    alice = scim.create_user()
+    group = scim.create_group("engineering")
+    first = scim.get(f"/Groups/{group['id']}", {"excludedAttributes": "members"})["ETag"]
+    add = patch({"op": "add", "path": "members", "value": [{"value": alice["id"]}]})
+    response = scim.patch(f"/Groups/{group['id']}", add, HTTP_IF_MATCH=first)
+    assert response.status_code == 204, response.content
+    second = response["ETag"]
+    assert second != first
+    assert scim.get(f"/Groups/{group['id']}")["ETag"] == second  # with or without members
+
+    remove = patch({"op": "remove", "path": f'members[value eq "{alice["id"]}"]'})
+    assert_error(scim.patch(f"/Groups/{group['id']}", remove, HTTP_IF_MATCH=first), 412)
+    assert Group.objects.get(name="engineering").user_set.count() == 1
+    # A PATCH that changes nothing keeps the version.
+    scim.patch(f"/Groups/{group['id']}", add)
+    assert scim.get(f"/Groups/{group['id']}")["ETag"] == second
+
+
+# --------------------------------------------------------------------------
+# Group PATCH: the cost follows the members changed, not the group's size
+
+
+def big_group(scim, size: int) -> tuple[dict, list]:
+    users = User.objects.bulk_create(User(**{User.USERNAME_FIELD: user_name(f"m{i}")}) for i in range(size))
+    if users and users[0].pk is None:
+        users = list(User.objects.filter(**{f"{User.USERNAME_FIELD}__startswith": "m"}))
+    FederatedIdentity.objects.bulk_create(
+        FederatedIdentity(user=user, idp_entity_id=IDP_A.entity_id, subject=f"s-{user.pk}") for user in users
+    )
+    group = scim.create_group("big")
+    Group.objects.get(name="big").user_set.add(*users[1:])
+    return group, users
+
+
+def queries_of(django_assert_max_num_queries, call) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda pk: {"op": "add", "path": "members", "value": [{"value": str(pk)}]},
+        lambda pk: {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": str(pk)}]},
+        lambda pk: {"op": "remove", "path": f'members[value eq "{pk}"]'},
+    ],
+    ids=["add", "remove-by-value", "remove-by-filter"],
+)
+def test_group_patch_cost_does_not_grow_with_the_group(scim, operation, django_assert_max_num_queries):
+    counts = []
+    for size in (20, 200):
+        Group.objects.filter(name="big").delete()
+        User.objects.all().delete()
+        group, users = big_group(scim, size)
+        member = users[0] if "add" in str(operation(0)) else users[1]
+        body = patch(operation(member.pk))
+        counts.append(queries_of(django_assert_max_num_queries, lambda: scim.patch(f"/Groups/{group['id']}", body)))
+        assert Group.objects.get(name="big").user_set.filter(pk=member.pk).exists() == ("add" in str(body))
+    assert counts[0] == counts[1], counts
+
+
+# --------------------------------------------------------------------------
+# Per-IdP subject attribute, and the userName fallback
+
+
+def test_subject_attribute_is_per_idp(scim, scim_b, settings):
+    settings.SAML_JIT = {"IDPS": {scim_b.record.idp_entity_id: {"SCIM_SUBJECT_ATTRIBUTE": "userName"}}}
+    assert_error(scim.post("/Users", user_payload(external_id=None)), 400, "invalidValue")
+    created = scim_b.create_user("bob", external_id="entra-object-id")
+    identity = FederatedIdentity.objects.get(user_id=created["id"])
+    assert identity.subject == user_name("bob")
+    assert created["externalId"] == "entra-object-id"  # kept, not the binding
+    found = scim_b.get("/Users", {"filter": 'externalId eq "entra-object-id"'}).json()
+    assert found["totalResults"] == 1
+
+
+def test_user_name_fallback_binds_by_user_name_until_an_external_id_comes(scim, settings):
+    settings.SAML_JIT = {"SCIM_USERNAME_FALLBACK": True}
+    created = scim.create_user(external_id=None)
+    assert "externalId" not in created
+    assert FederatedIdentity.objects.get().subject == user_name()
+    assert scim.get("/Users", {"filter": f'externalId eq "{user_name()}"'}).json()["totalResults"] == 0
+
+    response = scim.patch(
+        f"/Users/{created['id']}", patch({"op": "add", "path": "externalId", "value": "okta-00u1ab2cd"})
+    )
+    assert response.json()["externalId"] == "okta-00u1ab2cd"
+    assert FederatedIdentity.objects.get().subject == "okta-00u1ab2cd"
+    assert scim_events(EventKind.UPDATED)[-1].diff["subject"] == [user_name(), "okta-00u1ab2cd"]
+
+
+# --------------------------------------------------------------------------
+# displayName and the enterprise extension
+
+
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_display_name_and_enterprise_attributes_round_trip(scim):
+    body = user_payload(
+        displayName="Alice P. Liddell",
+        schemas=[USER_SCHEMA, ENTERPRISE_URN],
+        **{ENTERPRISE_URN: {"employeeNumber": "701984", "costCenter": "4130", "department": "Tour Operations",
+                            "organization": "Universal Studios", "division": "Theme Park", "manager": "42"}},
+    )
+    created = scim.post("/Users", body).json()
+    assert created["displayName"] == "Alice P. Liddell"
+    assert created[ENTERPRISE_URN] == {
+        "employeeNumber": "701984",
+        "costCenter": "4130",
+        "department": "Tour Operations",
+        "organization": "Universal Studios",
+        "division": "Theme Park",
+        "manager": {"value": "42", "$ref": created[ENTERPRISE_URN]["manager"]["$ref"]},
+    }
+    assert created[ENTERPRISE_URN]["manager"]["$ref"].endswith("/scim/v2/Users/42")
+    for filter_ in (
+        'department eq "tour operations"',
+        f'{ENTERPRISE_URN}:employeeNumber eq "701984"',
+        'manager.value eq "42"',
+        'displayName co "P."',
+    ):
+        assert scim.get("/Users", {"filter": filter_}).json()["totalResults"] == 1, filter_
+    assert scim.get("/Users", {"filter": 'department eq "Finance"'}).json()["totalResults"] == 0
+
+
+def test_enterprise_values_are_validated(scim):
+    body = user_payload(**{ENTERPRISE_URN: {"department": "Tour\x00Operations"}})
+    assert_error(scim.post("/Users", body), 400, "invalidValue")
+    assert not User.objects.exists()
+
+
+def test_display_name_can_be_removed(scim):
+    created = scim.create_user(displayName="Alice")
+    response = scim.patch(f"/Users/{created['id']}", patch({"op": "remove", "path": "displayName"}))
+    assert "displayName" not in response.json()
+    assert scim.get(f"/Users/{created['id']}").json().get("displayName") is None

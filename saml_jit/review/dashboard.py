@@ -18,18 +18,19 @@
   not in the charts until that day's roll-up is rebuilt (:func:`forget`);
   retention pruning leaves the roll-up alone, so the charts keep the history
   the event table no longer has.
-* **Accounts** by lifecycle state (the ``(state, since)`` index, counted on
-  every view) and by how they were created (``created_by``; accounts without
-  a lifecycle row yet are counted as ``local``).
+* **Accounts** by lifecycle state and by how they were created
+  (``created_by``; accounts without a lifecycle row yet are counted as
+  ``local``).
 * **Figures**: the window's logins, denials and rejections; review debt (how
   many, how old the oldest), pending approvals (how many, the oldest's wait)
   and privileges expiring within 24 hours — index look-ups, counted on every
   view — and the reports that read every account (orphans, duplicates, ways
-  around SSO) with accounts by origin: those are counted at most every
-  :data:`ACCOUNT_COUNTS_MAX_AGE` seconds and kept in the Django cache
-  (:func:`account_counts`), so a page view never scans the account tables;
-  the page says when they were counted, each report's own page counts live,
-  and opening the reports page (or ``?recount=1``) counts them again.
+  around SSO) with accounts by state and by origin: those are counted at
+  most every :data:`ACCOUNT_COUNTS_MAX_AGE` seconds and kept in the Django
+  cache (:func:`account_counts`), so a page view never scans the account
+  tables; the page says when they were counted, each report's own page
+  counts live, and opening the reports page (or ``?recount=1``) counts them
+  again.
 
 Nothing here knows the admin's URLs: a :class:`Link` names an admin view and
 its filters, and the caller's ``url`` turns it into an address.
@@ -238,10 +239,11 @@ def event_counts(days: Sequence[date], now: datetime) -> list[Row]:
 
 @dataclass(frozen=True)
 class AccountCounts:
-    """The figures that read every account: the non-indexed reports' counts and accounts per origin."""
+    """The figures that read every account: the non-indexed reports' counts, accounts per state and per origin."""
 
     counted_at: datetime
     reports: dict[str, int]
+    states: dict[str, int]
     origins: dict[str, int]
 
 
@@ -252,7 +254,7 @@ def count_accounts(now: datetime | None = None) -> AccountCounts:
         for report in reports.REPORTS.values()
         if report.on_dashboard and not report.indexed
     }
-    return AccountCounts(now, counts, origins())
+    return AccountCounts(now, counts, states(), origins())
 
 
 def account_counts(now: datetime | None = None, *, refresh: bool = False) -> AccountCounts:
@@ -266,11 +268,12 @@ def account_counts(now: datetime | None = None, *, refresh: bool = False) -> Acc
         except Exception:
             logger.warning("saml_jit dashboard: the cache could not be read; counting the account figures")
             stored = None
-        if isinstance(stored, tuple) and len(stored) == 3:
+        if isinstance(stored, tuple) and len(stored) == 4:
             return AccountCounts(*stored)
     counted = count_accounts(now)
     try:
-        cache.set(CACHE_KEY, (counted.counted_at, counted.reports, counted.origins), ACCOUNT_COUNTS_MAX_AGE)
+        stored = (counted.counted_at, counted.reports, counted.states, counted.origins)
+        cache.set(CACHE_KEY, stored, ACCOUNT_COUNTS_MAX_AGE)
     except Exception:
         logger.warning("saml_jit dashboard: the cache could not be written")
     return counted
@@ -311,11 +314,11 @@ def _stacks(
 
 
 def _grouped(rows: Iterable[Row], kinds: Sequence[str], dimension: str) -> dict[str, dict[date, int]]:
+    position = {"kind": 1, "reason": 2, "idp": 3}[dimension]
     grouped: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for day, kind, reason, idp, count in rows:
-        if kind in kinds:
-            value = {"kind": kind, "reason": reason, "idp": idp}[dimension]
-            grouped[value][day] += count
+    for row in rows:
+        if row[1] in kinds:
+            grouped[row[position]][row[0]] += row[4]
     return grouped
 
 
@@ -346,13 +349,18 @@ def family_charts(family: str, rows: list[Row], days: list[date], url: Url) -> l
 # Accounts and figures
 
 
-def accounts_by_state(url: Url) -> ChartSpec:
-    counts = dict(AccountLifecycle.objects.order_by().values_list("state").annotate(n=Count("*")))
+def states() -> dict[str, int]:
+    """Lifecycle rows per state (a whole-index read: counted with the reports, not per view)."""
+    return dict(AccountLifecycle.objects.order_by().values_list("state").annotate(n=Count("*")))
+
+
+def accounts_by_state(counted: AccountCounts, url: Url) -> ChartSpec:
     bars = [
-        charts.Bar(str(label), counts.get(state, 0), url(Link(LIFECYCLES, {"state__exact": state})))
+        charts.Bar(str(label), counted.states.get(state, 0), url(Link(LIFECYCLES, {"state__exact": state})))
         for state, label in LifecycleState.choices
     ]
-    return ChartSpec(charts.Chart("accounts-state", _("Accounts by lifecycle state"), _("Lifecycle rows")), bars=bars)
+    description = _("Lifecycle rows per state; counted at %(at)s") % {"at": counted.counted_at}
+    return ChartSpec(charts.Chart("accounts-state", _("Accounts by lifecycle state"), description), bars=bars)
 
 
 def origins() -> dict[str, int]:
@@ -447,6 +455,6 @@ def build(
     rows = event_counts(days, now)
     counted = account_counts(now, refresh=recount)
     specs = [spec for family in FAMILIES for spec in family_charts(family, rows, days, url)]
-    specs += [debt_chart(days, url), accounts_by_state(url), accounts_by_origin(counted, url)]
+    specs += [debt_chart(days, url), accounts_by_state(counted, url), accounts_by_origin(counted, url)]
     figures = period_figures(rows, days, url) + report_figures(now, counted, url)
     return Dashboard(len(days), days, day_start(days[0]), figures, specs, counted.counted_at)

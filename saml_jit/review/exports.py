@@ -123,6 +123,9 @@ def _plain(value: Any) -> Any:
 
 #: What a spreadsheet program evaluates at the start of a cell (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# One encoder each, not one per cell or line: json.dumps with options builds a new one every call.
+_CELL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=_plain)
+_LINE_JSON = json.JSONEncoder(ensure_ascii=False, default=_plain)
 
 
 def csv_cell(value: Any) -> Any:
@@ -131,7 +134,7 @@ def csv_cell(value: Any) -> Any:
         # Keep spreadsheet programs from evaluating IdP-supplied text.
         return "'" + value if value.startswith(FORMULA_STARTS) else value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_plain) if value else str(value)
+        return _CELL_JSON.encode(value) if value else str(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):
@@ -164,7 +167,7 @@ def json_lines(rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     chunk: list[str] = []
     size = 0
     for row in rows:
-        line = json.dumps(row, ensure_ascii=False, default=_plain) + "\n"
+        line = _LINE_JSON.encode(row) + "\n"
         chunk.append(line)
         size += len(line)
         if size > FLUSH_AT:

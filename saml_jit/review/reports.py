@@ -36,9 +36,12 @@ What counts, and the near-misses that do not:
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
+from itertools import accumulate
 from typing import Any
 
 from django.conf import settings
@@ -343,21 +346,27 @@ def review_debt_over_time(days: list[date], tz: Any = None) -> list[int]:
     """For each of ``days`` (ascending): how many events were due for review at the end of that day.
 
     Due at the end of a day: created by then and not reviewed by then. One
-    query over the events that need review (the partial index) and were not
-    reviewed before the first day, with one conditional count per day — no
-    per-row date arithmetic in the database.
+    query reads (created, reviewed) of the events that need review (the
+    partial index) and were not reviewed before the first day; each is due
+    from the day it was created until the day it was reviewed.
     """
     if not days:
         return []
     tz = tz or timezone.get_default_timezone()
-    ends = [datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz) for day in days]
+    # In UTC, as the database returns them: comparing across time zones costs an offset look-up each time.
+    ends = [
+        datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz).astimezone(dt_timezone.utc)
+        for day in days
+    ]
     start = ends[0] - timedelta(days=1)
-    unreviewed_at = lambda moment: Q(review__isnull=True) | Q(review__reviewed_at__gte=moment)  # noqa: E731
-    due = ProvisioningEvent.objects.filter(review_required=True, created_at__lt=ends[-1]).filter(unreviewed_at(start))
-    counts = due.aggregate(
-        **{f"d{n}": Count("pk", filter=Q(created_at__lt=end) & unreviewed_at(end)) for n, end in enumerate(ends)}
+    due = ProvisioningEvent.objects.filter(review_required=True, created_at__lt=ends[-1]).filter(
+        Q(review__isnull=True) | Q(review__reviewed_at__gte=start)
     )
-    return [counts[f"d{n}"] for n in range(len(ends))]
+    change = [0] * (len(ends) + 1)
+    for created, reviewed in due.order_by().values_list("created_at", "review__reviewed_at").iterator(chunk_size=5000):
+        change[bisect_right(ends, created)] += 1
+        change[bisect_right(ends, reviewed) if reviewed is not None else len(ends)] -= 1
+    return list(accumulate(change[:-1]))
 
 
 # ----------------------------------------------------------------------------
