@@ -564,3 +564,32 @@ def check_password_backend(app_configs: Iterable[Any] | None = None, **kwargs: A
         return []
     message = f"Password sign-in is off for {', '.join(sso_only)}, but Django's ModelBackend still accepts passwords."
     return [Warning(message, hint=Hints.SSO_BYPASS_BACKEND, id=Codes.SSO_BYPASS_BACKEND)]
+
+
+# ----------------------------------------------------------------------------
+# SCIM settings per IdP
+
+
+@register(Tags.security)
+def check_scim_idp_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``SCIM_SUBJECT_ATTRIBUTE`` and ``SCIM_USERNAME_FALLBACK`` under ``IDPS`` (the top level is checked above)."""
+    errors: list[CheckMessage] = []
+    allowed = _CHOICES["SCIM_SUBJECT_ATTRIBUTE"][0]
+    for entity_id, overrides in app_settings.IDPS.items():
+        overrides = overrides or {}
+        value = overrides.get("SCIM_SUBJECT_ATTRIBUTE", allowed[0])
+        if value not in allowed:
+            message = (
+                f"SCIM_SUBJECT_ATTRIBUTE for {entity_id} must be one of {', '.join(map(repr, allowed))}, not {value!r}."
+            )
+            hint = Hints.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN
+            errors.append(Error(message, hint=hint, id=Codes.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN))
+        fallback = overrides.get("SCIM_USERNAME_FALLBACK", False)
+        if not isinstance(fallback, bool):
+            message = f"SCIM_USERNAME_FALLBACK for {entity_id} must be True or False, not {fallback!r}."
+            errors.append(Error(message, id=Codes.INVALID_SETTING))
+    fallback = app_settings.raw.get("SCIM_USERNAME_FALLBACK", False)
+    if not isinstance(fallback, bool):
+        message = f"SAML_JIT['SCIM_USERNAME_FALLBACK'] must be True or False, not {fallback!r}."
+        errors.append(Error(message, id=Codes.INVALID_SETTING))
+    return errors

@@ -100,8 +100,10 @@ def _values(kind: str, request: HttpRequest | None, user: Any, source: str, fiel
 
 
 def _needs_review(kind: str, values: dict[str, Any]) -> bool:
-    privileged = app_settings.for_idp(values.get("idp_entity_id") or "").PRIVILEGED_GROUPS
-    return needs_review(kind, values.get("diff") or {}, privileged)
+    diff = values.get("diff") or {}
+    # The IdP's privileged groups matter only when groups were added: most events read no settings.
+    privileged = app_settings.for_idp(values.get("idp_entity_id") or "").PRIVILEGED_GROUPS if "groups" in diff else ()
+    return needs_review(kind, diff, privileged)
 
 
 def _recorded(event: ProvisioningEvent, user: Any, request: Any, signal_kwargs: dict[str, Any] | None) -> None:

@@ -109,7 +109,9 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "account_deprovisioned": _(
         "Your account was closed by your organisation. If you think this is a mistake, contact your administrator."
     ),
-    "password_login_refused": _("This account signs in through single sign-on only. Use your organisation's sign-in page."),
+    "password_login_refused": _(
+        "This account signs in through single sign-on only. Use your organisation's sign-in page."
+    ),
     "pending_approval": _(
         "Your account exists but awaits an administrator's approval. You can sign in once it is approved."
     ),

@@ -528,3 +528,31 @@ class TestHooks:
         assert messages[0].hint == Hints.DEPRECATED_LOADER_PATH
         with override_settings(SAML_CONFIG_LOADER="saml_jit.saml.config.config_loader"):
             assert ids(check_hooks()) == []
+
+
+class TestScimIdpSettings:
+    """Per-IdP SCIM settings (``check_scim_idp_settings``)."""
+
+    IDP = "https://idp.example.org/metadata"
+
+    def run(self, **overrides):
+        from saml_jit.checks import check_scim_idp_settings
+
+        with override_settings(SAML_JIT=overrides):
+            return check_scim_idp_settings()
+
+    def test_good_values_are_silent(self):
+        okta = {"SCIM_SUBJECT_ATTRIBUTE": "userName", "SCIM_USERNAME_FALLBACK": False}
+        assert ids(self.run(IDPS={self.IDP: okta}, SCIM_USERNAME_FALLBACK=True)) == []
+
+    def test_e013_unknown_scim_subject_attribute_for_an_idp(self):
+        messages = self.run(IDPS={self.IDP: {"SCIM_SUBJECT_ATTRIBUTE": "mail"}})
+        assert ids(messages) == [Codes.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN]
+        assert messages[0].hint == Hints.SCIM_SUBJECT_ATTRIBUTE_UNKNOWN and self.IDP in messages[0].msg
+
+    @pytest.mark.parametrize("where", ["idp", "top"])
+    def test_e005_username_fallback_not_a_boolean(self, where):
+        value = {"SCIM_USERNAME_FALLBACK": "yes"}
+        messages = self.run(IDPS={self.IDP: value}) if where == "idp" else self.run(**value)
+        assert ids(messages) == [Codes.INVALID_SETTING]
+        assert "SCIM_USERNAME_FALLBACK" in messages[0].msg

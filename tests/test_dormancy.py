@@ -590,15 +590,6 @@ def _assert_defined_end(user, sweep_result, outcome, session_key: str, reactivat
 
 @pytest.mark.postgresql
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="a real race needs two connections: set DATABASE_URL")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a login that waited for the sweep's locks plans with the lifecycle row as it was before the wait "
-        "(PostgreSQL returns the rows a locking query joins but does not lock from its first snapshot): "
-        "provisioning.state.gather must lock the lifecycle row with the identity (or re-read it once locked); "
-        "remove this marker with that fix"
-    ),
-)
 @pytest.mark.django_db(transaction=True)
 def test_a_sweep_and_a_login_at_the_same_moment_end_in_a_defined_state(settings, monkeypatch):
     finals = set()

@@ -150,7 +150,11 @@ def test_a_patch_with_display_name_applies_every_operation(entra, mode, step):
     assert (account.first_name, account.last_name) == ("Gtfd", "Pkqf")
     if not EMAIL_KEYED:
         assert account.email == "gtfd.pkqf@contoso.example"
-    assert (kept.display_name, kept.employee_number, kept.external_id) == ("Pvlo Gtfd", "Enhm", changes["new_external_id"])
+    assert (kept.display_name, kept.employee_number, kept.external_id) == (
+        "Pvlo Gtfd",
+        "Enhm",
+        changes["new_external_id"],
+    )
     assert subject(entra) == (changes["new_external_id"] if mode == "externalId" else "ellen_r@contoso.example")
     assert entra.step("get_user")[ENTERPRISE] == {"employeeNumber": "Enhm"}
 

@@ -92,9 +92,8 @@ def test_unknown_trigger_is_an_error():
 
 
 def admin_client() -> Client:
-    superuser = User.objects.create_superuser(
-        **{User.USERNAME_FIELD: "root@example.org" if EMAIL_KEYED else "root"}, password="pw", email="root@example.org"
-    )
+    names = {"email": "root@example.org"} if EMAIL_KEYED else {"username": "root", "email": "root@example.org"}
+    superuser = User.objects.create_superuser(**names, password="pw")
     client = Client()
     client.force_login(superuser)
     return client
@@ -388,12 +387,26 @@ def test_w010_model_backend_lets_passwords_around_sso(settings):
 
 @pytest.mark.django_db
 def test_sso_bypass_report(sso_user_with_password, browser):
-    local_admin = User.objects.create_superuser(
-        **{User.USERNAME_FIELD: "root@example.org" if EMAIL_KEYED else "root"}, password="pw", email="root@example.org"
-    )
+    names = {"email": "root@example.org"} if EMAIL_KEYED else {"username": "root", "email": "root@example.org"}
+    local_admin = User.objects.create_superuser(**names, password="pw")
     found = reports.sso_bypass()
     assert list(found.sso_with_password) == [sso_user_with_password]
     assert list(found.privileged_without_identity) == [local_admin]
     assert found.inactive_sessions == 0
     lifecycle.transition(sso_user_with_password, rules.ADMIN_DEPROVISION)
     assert reports.sso_bypass().inactive_sessions == 0  # deprovisioning ended the session
+
+
+@pytest.mark.django_db
+def test_report_command(sso_user_with_password):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("saml_jit_lifecycle", "report", "--list", stdout=out)
+    text = out.getvalue()
+    assert "SSO accounts with a usable password: 1" in text
+    assert f"id={sso_user_with_password.pk} username={sso_user_with_password.get_username()}" in text
+    assert "staff and superusers without a federated identity: 0" in text
+    assert "sessions of accounts that are not active: 0" in text

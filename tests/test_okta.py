@@ -24,8 +24,7 @@ from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
 from saml_jit.scim import auth
 from tests.conftest import person
 from tests.federation import IDP_A
-from tests.scim_helpers import User, _clear_cache, assert_error, scim, scim_server  # noqa: F401 - fixtures
-from tests.scim_helpers import Replay
+from tests.scim_helpers import Replay, User, _clear_cache, assert_error, scim, scim_server  # noqa: F401 - fixtures
 
 pytest.importorskip("scim2_server", reason="SCIM needs the scim extra (Python 3.11+)")
 pytest.importorskip("httpx2")

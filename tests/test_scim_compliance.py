@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the live server fixture is imported from tests.scim_helpers
 """The third-party compliance checker (scim2-tester) against a live server of the test project.
 
 Every check must pass, except the ones listed in ``EXPECTED`` with the

@@ -22,6 +22,7 @@ from .. import lifecycle as rules
 from ..models import AccountLifecycle, PendingAccount
 from ..provisioning import lifecycle
 from .common import NoAddChangeMixin
+from .dormancy import EvidenceAgeFilter, suspend_dormant
 
 _USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
 
@@ -87,11 +88,11 @@ class LifecycleAdminMixin(NoAddChangeMixin, admin.ModelAdmin):
 @admin.register(AccountLifecycle)
 class AccountLifecycleAdmin(LifecycleAdminMixin):
     list_display = ("user", "state", "since", "reason_code", "source", "actor", "created_by", "last_evidence")
-    list_filter = ("state", "source", "created_by")
+    list_filter = ("state", "source", "created_by", EvidenceAgeFilter)
     date_hierarchy = "since"
     fields = ("user", "state", "since", "reason_code", "source", "actor", "created_by", "last_scim_at", "last_evidence")
     readonly_fields = fields
-    actions = [approve, reject, suspend, deprovision, reactivate]
+    actions = [approve, reject, suspend, deprovision, reactivate, suspend_dormant]
 
 
 @admin.register(PendingAccount)

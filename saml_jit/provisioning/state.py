@@ -66,10 +66,8 @@ def gather(ctx: Context, profile: Profile, *, lock: bool = True) -> Gathered:
     """Read the state for ``profile``'s login; ``lock`` the identity row (inside the login's transaction)."""
     identities = FederatedIdentity.objects.select_related("user", "user__saml_lifecycle")
     if lock:
-        # Not the lifecycle row: PostgreSQL cannot lock the nullable side of an
-        # outer join. Lifecycle transitions lock the identities first instead.
         identities = identities.select_for_update(of=("self", "user"))
-    identity = identities.filter(idp_entity_id=profile.idp_entity_id, subject=profile.subject).first()
+    identity = _bound_identity(identities, profile, lock)
     match = email_match = None
     if identity is None:
         identity, match, email_match = _match_by_email(ctx, profile, identities)
@@ -84,6 +82,25 @@ def gather(ctx: Context, profile: Profile, *, lock: bool = True) -> Gathered:
         now=now,
     )
     return Gathered(state, identity, user, loaded)
+
+
+def _bound_identity(identities: QuerySet[FederatedIdentity], profile: Profile, lock: bool) -> Any:
+    """The identity (IdP, subject), with its user and lifecycle row, locked when ``lock``.
+
+    The lifecycle row is locked too, through an inner join: a login that waited
+    for a concurrent transition (a sweep, SCIM, an administrator) must plan
+    with the state that transition wrote — PostgreSQL re-reads only the rows a
+    query locks, and cannot lock the nullable side of the outer join. An
+    account without a lifecycle row (made before saml_jit kept one) is read
+    without it: one more query, only then.
+    """
+    where = {"idp_entity_id": profile.idp_entity_id, "subject": profile.subject}
+    if not lock:
+        return identities.filter(**where).first()
+    with_row = identities.filter(user__saml_lifecycle__isnull=False).select_for_update(
+        of=("self", "user", "user__saml_lifecycle")
+    )
+    return with_row.filter(**where).first() or identities.filter(**where).first()
 
 
 def _match_by_email(ctx: Context, profile: Profile, identities: QuerySet[FederatedIdentity]) -> tuple[Any, Any, Any]:

@@ -314,11 +314,11 @@ def _stacks(
 
 
 def _grouped(rows: Iterable[Row], kinds: Sequence[str], dimension: str) -> dict[str, dict[date, int]]:
-    position = {"kind": 1, "reason": 2, "idp": 3}[dimension]
+    position = {"kind": 0, "reason": 1, "idp": 2}[dimension]
     grouped: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        if row[1] in kinds:
-            grouped[row[position]][row[0]] += row[4]
+    for day, kind, reason, idp, count in rows:
+        if kind in kinds:
+            grouped[(kind, reason, idp)[position]][day] += count
     return grouped
 
 

@@ -44,10 +44,8 @@ def normalise(method: str, path: str, body: bytes) -> bytes:
     if not isinstance(payload, dict):
         return body
     endpoint = path.strip("/").split("/")[0].lower()
-    if method.upper() == "PATCH":
-        changed = _patch(payload, endpoint)
-    else:
-        changed = endpoint == "users" and _resource(payload)
+    patching = method.upper() == "PATCH"
+    changed = _patch(payload, endpoint) if patching else endpoint == "users" and _resource(payload)
     return json.dumps(payload).encode() if changed else body
 
 

@@ -206,6 +206,6 @@ def qualify(text: str, urn: str, names: frozenset[str]) -> str:
     """
     try:
         tree = ScimFilter(text).ast
-    except Exception:  # noqa: BLE001 - any parse failure is reported by the library's own validation
+    except Exception:  # any parse failure is reported by the library's own validation, with its status
         return text
     return str(_Qualifier(urn, names).visit(tree))

@@ -109,7 +109,9 @@ class Groups:
         data: dict[str, Any] = {"id": str(group.pk), "displayName": group.name}
         if scim.external_id:
             data["externalId"] = scim.external_id
-        members = [{"value": str(u.pk), "$ref": f"Users/{u.pk}", "type": "User"} for u in getattr(group, "scim_members", [])]
+        members = [
+            {"value": str(u.pk), "$ref": f"Users/{u.pk}", "type": "User"} for u in getattr(group, "scim_members", [])
+        ]
         if members:
             data["members"] = members
         resource = group_model().model_validate(data)
@@ -259,6 +261,9 @@ class Groups:
         change: dict[str, list[str]] = {"added": [], "removed": []}
         change[key] = [group.name]
         self.scope.record(
-            EventKind.GROUPS_CHANGED, user, subject=user.scim_subject, diff={"groups": change}, message=f"{key} over SCIM"
+            EventKind.GROUPS_CHANGED,
+            user,
+            subject=user.scim_subject,
+            diff={"groups": change},
+            message=f"{key} over SCIM",
         )
-

@@ -41,7 +41,7 @@ PREFIX = "scim_p_"
 EXISTS = f"{PREFIX}exists"
 
 
-def annotations(relation: str) -> dict[str, F]:
+def annotated(relation: str) -> dict[str, F]:
     """The profile's fields, and whether there is one, as annotations of users through ``relation``."""
     names = {f"{PREFIX}{field}": F(f"{relation}__scim_profile__{field}") for field in FIELDS}
     return {**names, EXISTS: F(f"{relation}__scim_profile__identity_id")}

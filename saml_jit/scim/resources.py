@@ -27,7 +27,6 @@ from scim2_models import (
     External,
     Filter,
     Group,
-    Mutability,
     Patch,
     Reference,
     Resource,
@@ -77,6 +76,10 @@ BEARER = AuthenticationScheme(
 )
 
 
+#: Sub-attributes made optional: clients send the manager's id alone (``$ref`` is ours to fill in).
+OPTIONAL = {("manager", "$ref")}
+
+
 def _trim(schema: Schema, keep: dict[str, frozenset[str] | None]) -> Schema:
     attributes = []
     for attribute in schema.attributes or []:
@@ -84,7 +87,11 @@ def _trim(schema: Schema, keep: dict[str, frozenset[str] | None]) -> Schema:
             continue
         subs = keep[attribute.name]
         if subs is not None:
-            sub_attributes = [sub for sub in attribute.sub_attributes or [] if sub.name in subs]
+            sub_attributes = [
+                sub.model_copy(update={"required": False}) if (attribute.name, sub.name) in OPTIONAL else sub
+                for sub in attribute.sub_attributes or []
+                if sub.name in subs
+            ]
             attribute = attribute.model_copy(update={"sub_attributes": sub_attributes})
         attributes.append(attribute)
     return schema.model_copy(update={"attributes": attributes})

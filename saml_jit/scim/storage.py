@@ -57,7 +57,9 @@ class DjangoStorage(ScimStorage):
         if len(resource_types) != 1:
             raise NotImplementedException(detail="Searching several resource types at once is not supported.")
         adapter = self._adapter(resource_types[0])
-        queryset = self.users.queryset() if adapter is self.users else self.groups.queryset(wants_members(search_request))
+        queryset = (
+            self.users.queryset() if adapter is self.users else self.groups.queryset(wants_members(search_request))
+        )
         if search_request.filter is not None:
             queryset = queryset.filter(to_q(search_request.filter.ast, adapter.columns()))
         total = queryset.count()

@@ -24,6 +24,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F, FilteredRelation, Prefetch, Q, QuerySet
 from django.db.models.functions import Upper
+from django.utils import timezone
 from scim2_models import (
     InvalidValueException,
     NotFoundException,
@@ -35,7 +36,7 @@ from scim2_models import (
 from .. import lifecycle as rules
 from ..exceptions import Denied
 from ..mapping import check_email, check_identifier, check_username, normalise_display
-from ..models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from ..models import SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity, ScimGroup
 from ..provisioning import accounts, lifecycle
 from . import conf, profiles
 from .common import (
@@ -100,7 +101,7 @@ class Users:
         managed = Group.objects.filter(saml_jit_scim__idp_entity_id=self.scope.idp).order_by("pk")
         return (
             self.scoped()
-            .annotate(**profiles.annotations("scim_identity"))
+            .annotate(**profiles.annotated("scim_identity"))
             .prefetch_related(Prefetch("groups", queryset=managed, to_attr="scim_groups"))
             .order_by("pk")
         )
@@ -272,7 +273,9 @@ class Users:
             with transaction.atomic():
                 user = accounts.create_user(self.model, wanted.fields, is_active=active)
                 lifecycle.start(user, active=active, source=rules.SCIM, created_by="scim", actor=self.scope.client.name)
-                identity = accounts.bind(user, self.scope.idp, wanted.subject, asserted=False, request=self.scope.request)
+                identity = accounts.bind(
+                    user, self.scope.idp, wanted.subject, asserted=False, request=self.scope.request
+                )
                 profiles.save(identity.pk, wanted.profile)
         except IntegrityError:
             raise UniquenessException(detail="The user conflicts with an existing one.") from None
@@ -332,6 +335,10 @@ class Users:
         user = self.get_user(resource_id, lock=True)
         if conf.hard_delete():
             self.scope.record(EventKind.DELETED, user, subject=user.scim_subject, message="deleted over SCIM")
+            # The groups lose a member: their versions (ETags) move on.
+            ScimGroup.objects.filter(group__user=user, idp_entity_id=self.scope.idp).update(
+                revision=F("revision") + 1, modified_at=timezone.now()
+            )
             user.delete()
             return
         self.transition(user, rules.SCIM_DEACTIVATE, user.scim_subject, reason="scim_delete")

@@ -51,9 +51,9 @@ class Service(ScimService):
 
     def read_search(self, resource_types: list[ResourceType], payload: Any) -> Any:
         # Entra ID filters on enterprise attributes by their bare names ("manager eq …").
-        if isinstance(payload, dict) and isinstance(payload.get("filter"), str):
-            if any(resource_type.name == "User" for resource_type in resource_types):
-                payload = {**payload, "filter": qualify(payload["filter"], ENTERPRISE, ENTERPRISE_NAMES)}
+        users = any(resource_type.name == "User" for resource_type in resource_types)
+        if users and isinstance(payload, dict) and isinstance(payload.get("filter"), str):
+            payload = {**payload, "filter": qualify(payload["filter"], ENTERPRISE, ENTERPRISE_NAMES)}
         return super().read_search(resource_types, payload)
 
 

@@ -2,6 +2,9 @@
 
 ``sweep``  suspend accounts with no IdP evidence for ``DORMANT_AFTER`` days
            (run it from cron, e.g. daily); see :mod:`saml_jit.provisioning.dormancy`.
+``report`` ways around SSO: SSO accounts with a usable password, staff and
+           superusers without a federated identity, sessions of accounts
+           that are not active (always 0); ``--list`` prints the accounts.
 
 Each subcommand is an ``add_<name>`` method (its arguments) and a
 ``handle_<name>`` method (its work); adding one is adding those two.
@@ -14,9 +17,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from saml_jit.provisioning import dormancy
+from saml_jit.review import reports
 
 SUBCOMMANDS = {
     "sweep": "Suspend accounts with no evidence from their IdP for DORMANT_AFTER days (ends their sessions).",
+    "report": "Ways around SSO: SSO accounts with a password, local administrators, sessions of inactive accounts.",
 }
 
 
@@ -74,3 +79,23 @@ class Command(BaseCommand):
                 f"{result.skipped_fresh} skipped (fresh evidence meanwhile)."
             )
         )
+
+    # -- report ------------------------------------------------------------
+
+    def add_report(self, parser: CommandParser) -> None:
+        parser.add_argument("--list", action="store_true", help="Also list the accounts (id and username).")
+
+    def handle_report(self, *, list: bool, **options: Any) -> None:
+        found = reports.sso_bypass()
+        for label, users in (
+            ("SSO accounts with a usable password", found.sso_with_password),
+            ("staff and superusers without a federated identity", found.privileged_without_identity),
+        ):
+            self.stdout.write(f"{label}: {users.count()}")
+            if list:
+                for user in users.iterator(chunk_size=2000):
+                    self.stdout.write(f"  id={user.pk} username={user.get_username()}")
+        sessions = (
+            "not countable with this session engine" if found.inactive_sessions is None else found.inactive_sessions
+        )
+        self.stdout.write(f"sessions of accounts that are not active: {sessions}")
