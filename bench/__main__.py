@@ -14,6 +14,8 @@
             wall time, queries per batch, peak memory growth.
 ``exports`` evidence exports (events, access snapshot; CSV and JSON lines; command
             and admin) at a tenth of ``--events``/``--accounts`` and at all of them.
+``scim``    SCIM filters and pages over ``--users`` (default 100,000) users, and
+            group PATCH on a group of ``--members`` (default 10,000) members.
 ``dashboard`` the admin dashboard with ``--events`` (default 1,000,000) over
             95 days and ``--users`` (default 100,000) accounts: first render
             (rolling the days up) and later renders, queries, query plans.
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         "what",
         nargs="?",
         default="logins",
-        choices=["logins", "admin", "users", "hostile", "dormancy", "dashboard", "exports", "all"],
+        choices=["logins", "admin", "users", "hostile", "dormancy", "dashboard", "exports", "scim", "all"],
     )
     parser.add_argument("--logins", type=int, default=50, help="timed logins per scenario")
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=100_000, help="dormant accounts for the sweep")
     parser.add_argument("--sessions", type=int, default=2_000, help="live database sessions for the sweep")
     parser.add_argument("--db-file", help="SQLite: keep the test database in this file (not in memory)")
+    parser.add_argument("--members", type=int, default=10_000, help="scim: members of the large group")
     parser.add_argument("--trace-memory", action="store_true", help="dormancy: also trace Python allocations")
     args = parser.parse_args(argv)
     setup_test_environment()
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         connection.settings_dict["TEST"]["NAME"] = args.db_file
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        from bench import admin_events, dashboard, dormancy, exports, hostile, logins, many_users
+        from bench import admin_events, dashboard, dormancy, exports, hostile, logins, many_users, scim
 
         runners: dict[str, Callable[[], None]] = {
             "logins": lambda: logins.bench_logins(args.logins),
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             "dormancy": lambda: dormancy.run(args.accounts, args.sessions, args.trace_memory),
             "exports": lambda: exports.run(args.events, args.accounts, args.trace_memory),
             "dashboard": lambda: dashboard.run(args.events, args.users),
+            "scim": lambda: scim.run(args.users, args.members),
         }
         for what in runners if args.what == "all" else [args.what]:
             runners[what]()

@@ -207,3 +207,4 @@ def test_okta_email_address_name_id_is_refused(scim, browser, settings):
     )
     assert login.status_code == 403, login.content[:2000]
     assert not FederatedIdentity.objects.exists()
+    assert ProvisioningEvent.objects.get(kind=EventKind.DENIED).reason_code == "email_name_id"

@@ -788,3 +788,51 @@ def test_display_name_can_be_removed(scim):
     response = scim.patch(f"/Users/{created['id']}", patch({"op": "remove", "path": "displayName"}))
     assert "displayName" not in response.json()
     assert scim.get(f"/Users/{created['id']}").json().get("displayName") is None
+
+
+# --------------------------------------------------------------------------
+# Group PATCH forms outside the fast path, and refusals (never a 500)
+
+
+def test_group_member_patch_refusals_and_other_forms(scim):
+    alice = scim.create_user()
+    group = scim.create_group("engineering", members=(alice["id"],))
+    path = f"/Groups/{group['id']}"
+    nested = {"op": "add", "path": "members", "value": [{"value": group["id"], "type": "Group"}]}
+    assert_error(scim.patch(path, patch(nested)), 400, "invalidValue")
+    assert_error(scim.patch(path, patch({"op": "add", "path": "members", "value": ["7"]})), 400, "invalidValue")
+    assert_error(scim.patch(path, patch({"op": "remove", "path": 'members[display eq "Alice"]'})), 400)
+    # A removal naming nobody in the group, or no user at all, changes nothing.
+    for value in ("424242", "not-a-pk"):
+        response = scim.patch(path, patch({"op": "remove", "path": f'members[value eq "{value}"]'}))
+        assert response.status_code == 204, response.content
+    assert Group.objects.get(name="engineering").user_set.count() == 1
+    # Whole-members forms: replace, and remove without a value.
+    bob = scim.create_user("bob", "subject-bob-0002")
+    assert (
+        scim.patch(path, patch({"op": "replace", "path": "members", "value": [{"value": bob["id"]}]})).status_code
+        == 204
+    )
+    assert list(Group.objects.get(name="engineering").user_set.values_list("pk", flat=True)) == [int(bob["id"])]
+    response = scim.patch(f"{path}?attributes=members,displayName", patch({"op": "remove", "path": "members"}))
+    assert response.status_code == 200, response.content
+    assert "members" not in response.json() and response.json()["displayName"] == "engineering"
+    assert not Group.objects.get(name="engineering").user_set.exists()
+
+
+def test_group_path_less_patch_with_members_and_name(scim):
+    alice = scim.create_user()
+    group = scim.create_group("engineering")
+    value = {"displayName": "platform", "members": [{"value": alice["id"]}]}
+    response = scim.patch(f"/Groups/{group['id']}?attributes=members", patch({"op": "add", "value": value}))
+    assert response.status_code == 200, response.content
+    assert [m["value"] for m in response.json()["members"]] == [alice["id"]]
+    assert response.json()["members"][0]["$ref"].endswith(f"/scim/v2/Users/{alice['id']}")
+    assert Group.objects.get(pk=group["id"]).name == "platform"
+
+
+def test_user_resource_references_are_urls(scim):
+    alice = scim.create_user()
+    group = scim.create_group("engineering", members=(alice["id"],))
+    (membership,) = scim.get(f"/Users/{alice['id']}").json()["groups"]
+    assert membership["$ref"] == f"http://testserver/scim/v2/Groups/{group['id']}"

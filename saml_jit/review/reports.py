@@ -49,14 +49,13 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import CharField, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Concat, Lower, StrIndex, Substr, Upper
+from django.db.models.functions import Coalesce, Concat, Lower, StrIndex, Substr, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import lifecycle as rules
 from ..conf import app_settings
 from ..models import AccountLifecycle, FederatedIdentity, Grant, ProvisioningEvent
-from ..provisioning.dormancy import fresh_evidence
 from ..provisioning.lifecycle import DATABASE_SESSION_ENGINES
 
 logger = logging.getLogger(__name__)
@@ -111,14 +110,21 @@ def _accounts(users: QuerySet[Any]) -> QuerySet[Any]:
 
 
 def no_evidence(*, days: int = ORPHAN_DAYS, now: datetime | None = None) -> QuerySet[Any]:
-    """Accounts bound to an IdP with no evidence from any IdP (assertion, binding, SCIM) for ``days``."""
+    """Accounts bound to an IdP with no evidence from any IdP (assertion, binding, SCIM) for ``days``.
+
+    The dormancy sweep's rule (:func:`saml_jit.provisioning.dormancy.fresh_evidence`: an identity's
+    last assertion, or its binding if never asserted), as one GROUP BY over the identities rather
+    than a correlated look-up per account.
+    """
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    users = (
-        _users()
-        .filter(live_users(), Exists(_identities()))
-        .exclude(Exists(_identities().filter(fresh_evidence(cutoff))))
-        .exclude(saml_lifecycle__last_scim_at__gte=cutoff)
+    stale = (
+        FederatedIdentity.objects.order_by()
+        .values("user_id")
+        .annotate(latest=Max(Coalesce("last_asserted_at", "bound_at")))
+        .filter(latest__lt=cutoff)
+        .values("user_id")
     )
+    users = _users().filter(live_users(), pk__in=stale).exclude(saml_lifecycle__last_scim_at__gte=cutoff)
     return _accounts(users.order_by("pk"))
 
 
@@ -363,7 +369,7 @@ def review_debt_over_time(days: list[date], tz: Any = None) -> list[int]:
         Q(review__isnull=True) | Q(review__reviewed_at__gte=start)
     )
     change = [0] * (len(ends) + 1)
-    for created, reviewed in due.order_by().values_list("created_at", "review__reviewed_at").iterator(chunk_size=5000):
+    for created, reviewed in due.order_by().values_list("created_at", "review__reviewed_at"):
         change[bisect_right(ends, created)] += 1
         change[bisect_right(ends, reviewed) if reviewed is not None else len(ends)] -= 1
     return list(accumulate(change[:-1]))

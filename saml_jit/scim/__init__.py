@@ -11,8 +11,14 @@ The protocol (routing, validation, filters, PATCH, errors, discovery) is
   groups to SCIM resources and back, validated like SAML attributes, written
   through :mod:`saml_jit.provisioning` (the same account, identity and
   lifecycle functions as a SAML login);
+* :mod:`.profiles` — ``displayName``, the client's ``externalId`` and the
+  enterprise extension attributes, kept per identity;
+* :mod:`.members` — a Group PATCH's member operations, applied in SQL (the
+  cost follows the members changed, not the group's size);
+* :mod:`.dialects` — the forms Entra ID sends that the library would read
+  otherwise, rewritten before it reads them;
 * :mod:`.storage` — the scoped storage the protocol handler calls;
-* :mod:`.views`, :mod:`.urls` — the Django view.
+* :mod:`.views`, :mod:`.urls` — the Django view (ETags, 204 for group PATCH).
 
 Include ``saml_jit.scim.urls`` under the prefix you want, e.g.
 ``path("scim/v2/", include("saml_jit.scim.urls"))``. SCIM needs the ``scim``

@@ -61,9 +61,9 @@ def invalid(denial: Denied, label: str) -> InvalidValueException:
     return InvalidValueException(detail=f"{label}: {denial.message}")
 
 
-def version_of(resource: Resource[Any]) -> str:
-    """A weak ETag: changes whenever the resource's content does."""
-    content = json.dumps(resource.model_dump(exclude={"meta"}), sort_keys=True, default=str)
+def version_of(data: dict[str, Any]) -> str:
+    """A weak ETag of the attributes a resource is built from: changes whenever its content does."""
+    content = json.dumps(data, sort_keys=True, default=str)
     return f'W/"{hashlib.sha256(content.encode()).hexdigest()[:20]}"'
 
 
@@ -71,17 +71,12 @@ def finish(
     resource: Resource[Any],
     resource_type: str,
     created: datetime | None,
-    *,
-    version: str | None = None,
+    version: str,
     modified: datetime | None = None,
 ) -> Resource[Any]:
-    """Set ``meta``: the version given (a group's revision), or the content's (:func:`version_of`)."""
-    resource.meta = Meta(
-        resource_type=resource_type,
-        created=created,
-        last_modified=modified or created,
-        version=version or version_of(resource),
-    )
+    """Set ``meta`` (``location`` is the service's to set, when it publishes the resource)."""
+    modified = modified or created
+    resource.meta = Meta(resource_type=resource_type, created=created, last_modified=modified, version=version)
     return resource
 
 

@@ -115,7 +115,7 @@ class Groups:
         if members:
             data["members"] = members
         resource = group_model().model_validate(data)
-        return finish(resource, "Group", scim.created_at, version=version(group), modified=scim.modified_at)
+        return finish(resource, "Group", scim.created_at, version(group), scim.modified_at)
 
     # -- input ---------------------------------------------------------------
 

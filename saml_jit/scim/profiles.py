@@ -56,7 +56,7 @@ def read(resource: InputResource, external_id: str) -> dict[str, str]:
     """The profile values a User resource carries, validated ("" for an absent one)."""
     notes: list[str] = []
     values = {"display_name": _display(resource.display_name, "displayName", notes)}
-    extension = resource[enterprise_model()]
+    extension = getattr(resource, enterprise_model().__name__, None)
     for field, name in ENTERPRISE_FIELDS.items():
         values[field] = _display(getattr(extension, field, None), name, notes)
     manager = getattr(getattr(extension, "manager", None), "value", None)

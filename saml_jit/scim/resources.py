@@ -120,6 +120,16 @@ def group_model() -> type[Resource[Any]]:
     return models()[2]
 
 
+def references(resource: Resource[Any]) -> list[Any]:
+    """The entries of a served resource that hold a ``$ref``: its groups or members, and its manager."""
+    entries = [*(getattr(resource, "groups", None) or []), *(getattr(resource, "members", None) or [])]
+    # The extension is a field named after its class (resource[Extension] resolves a path: slower).
+    manager = getattr(getattr(resource, enterprise_model().__name__, None), "manager", None)
+    if manager is not None:
+        entries.append(manager)
+    return [entry for entry in entries if getattr(entry, "ref", None)]
+
+
 def service_provider_config(page_size: int) -> ServiceProviderConfig:
     return ServiceProviderConfig(
         documentation_uri=None,

@@ -57,13 +57,17 @@ class DjangoStorage(ScimStorage):
         if len(resource_types) != 1:
             raise NotImplementedException(detail="Searching several resource types at once is not supported.")
         adapter = self._adapter(resource_types[0])
+        start = max((search_request.start_index or 1) - 1, 0)
+        if adapter is self.users and search_request.filter is None:
+            # Listing every user (Okta's import): index-only queries, whatever the page.
+            total, page = self.users.listing(start, search_request.count)
+            return SearchPage(total=total, resources=[self.users.to_resource(user) for user in page])
         queryset = (
             self.users.queryset() if adapter is self.users else self.groups.queryset(wants_members(search_request))
         )
         if search_request.filter is not None:
             queryset = queryset.filter(to_q(search_request.filter.ast, adapter.columns()))
         total = queryset.count()
-        start = max((search_request.start_index or 1) - 1, 0)
         count = search_request.count if search_request.count is not None else total
         page = list(queryset[start : start + count]) if count > 0 else []
         to_resource = adapter.to_resource

@@ -29,7 +29,7 @@ from scim2_server.service import ScimService
 from . import auth, conf, dialects
 from .common import Scope
 from .filters import qualify
-from .resources import ENTERPRISE, ENTERPRISE_NAMES, provider
+from .resources import ENTERPRISE, ENTERPRISE_NAMES, provider, references
 from .storage import DjangoStorage, wants_members
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,20 @@ class Service(ScimService):
         return self.resource_response(
             self.publish(base_url, resource), Context.RESOURCE_REPLACEMENT_RESPONSE, response_parameters
         )
+
+    def publish(self, base_url: str, resource: Resource[Any]) -> Resource[Any]:
+        """scim2-server's, without its deep copy and its walk over every attribute for references.
+
+        The storage builds a new resource for every request, and saml_jit's
+        references are known: ``groups``, ``members`` and the enterprise
+        ``manager``. On a page of 100 users this is most of the time.
+        """
+        assert resource.meta is not None and resource.id is not None
+        location = self.resource_location(base_url, self.get_resource_type_of(resource), resource.id)
+        resource.meta = resource.meta.model_copy(update={"location": location})
+        for entry in references(resource):
+            entry.ref = self.reference_location(base_url, entry.ref)
+        return resource
 
     def read_search(self, resource_types: list[ResourceType], payload: Any) -> Any:
         # Entra ID filters on enterprise attributes by their bare names ("manager eq …").
