@@ -157,8 +157,12 @@ class GovernanceReportAdmin(PageAdmin):
     def report_view(self, request: HttpRequest, code: str) -> HttpResponse:
         report = self._report(request, code)
         days = _days(report, request.GET.get("days"))
-        rows = report.rows(days=days)
-        page = Paginator(rows if isinstance(rows, QuerySet) else list(rows), PER_PAGE).get_page(request.GET.get("p"))
+        with reports.planned_once():
+            rows = report.rows(days=days)
+            page = Paginator(rows if isinstance(rows, QuerySet) else list(rows), PER_PAGE).get_page(
+                request.GET.get("p")
+            )
+            table = [self._cells(report, report.row(item)) for item in page.object_list]
         query = {"days": str(days)} if days is not None else {}
         exports = [
             (label, self.url(dashboard.Link(self._name("export"), query, (code, fmt))))
@@ -171,7 +175,7 @@ class GovernanceReportAdmin(PageAdmin):
             days=days,
             page=page,
             headings=[reports.FIELD_LABELS.get(name, name) for name in report.fields],
-            table=[self._cells(report, report.row(item)) for item in page.object_list],
+            table=table,
             exports=exports,
             query=urlencode(query),
             index_url=self.url(dashboard.Link(self._name("changelist"))),

@@ -249,12 +249,13 @@ class AccountCounts:
 
 def count_accounts(now: datetime | None = None) -> AccountCounts:
     now = now or timezone.now()
-    counts = {
-        report.code: report.count(now=now)
-        for report in reports.REPORTS.values()
-        if report.on_dashboard and not report.indexed
-    }
-    return AccountCounts(now, counts, states(), origins())
+    with reports.planned_once():
+        counts = {
+            report.code: report.count(now=now)
+            for report in reports.REPORTS.values()
+            if report.on_dashboard and not report.indexed
+        }
+        return AccountCounts(now, counts, states(), origins())
 
 
 def account_counts(now: datetime | None = None, *, refresh: bool = False) -> AccountCounts:

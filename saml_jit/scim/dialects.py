@@ -39,8 +39,8 @@ def normalise(method: str, path: str, body: bytes) -> bytes:
         return body
     try:
         payload = json.loads(body)
-    except ValueError:
-        return body  # the library answers invalidSyntax
+    except (ValueError, RecursionError):
+        return body  # the library answers invalidSyntax (deep nesting included)
     if not isinstance(payload, dict):
         return body
     endpoint = path.strip("/").split("/")[0].lower()
