@@ -28,6 +28,7 @@ from ..review.exports import FORMATS
 from .common import ReadOnlyAdminMixin, pretty_json
 from .exports import EXPORT_PARAM, csv_export, event_export, export_links, json_lines_export, without_export
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
+from .review import mark_reviewed
 
 REFERENCE = re.compile(r"^(#?)(\d{1,18})$")  # 18 digits: always within a 64-bit primary key
 
@@ -66,6 +67,23 @@ class IdPListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReviewListFilter(admin.SimpleListFilter):
+    """Events that need review: not yet reviewed (the review debt), or reviewed."""
+
+    title = _("review")
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("due", _("Needs review")), ("done", _("Reviewed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "due":
+            return queryset.filter(review_required=True, review__isnull=True)
+        if self.value() == "done":
+            return queryset.filter(review__isnull=False)
+        return queryset
+
+
 class EventDisplayMixin:
     """The JSON columns of an event, readable (on the event page and the user page)."""
 
@@ -96,7 +114,7 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
         "actor",
     )
     list_display_links = ("reference", "created_at")
-    list_filter = ("kind", "source", IdPListFilter, "created_at")
+    list_filter = ("kind", "source", IdPListFilter, ReviewListFilter, "created_at")
     date_hierarchy = "created_at"
     search_fields = ("username", "=subject", "=assertion_id", "reason_code")
     search_help_text = _(
@@ -107,7 +125,7 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     change_list_template = "admin/saml_jit/events_change_list.html"
-    actions = ["export_csv", "export_json"]
+    actions = ["export_csv", "export_json", mark_reviewed]
     fields = (
         "reference",
         "created_at",
@@ -127,6 +145,9 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
         "user_agent",
     )
     readonly_fields = fields
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("saml_jit.review_access")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
