@@ -9,6 +9,7 @@ network is needed.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -22,6 +23,9 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+#: Run-time state, caches and build output of the checkout (keys among them): never copied to build.
+_NOT_COPIED = (".git", ".venv*", ".tox", "__pycache__", "*.pyc", "build", "dist", "*.egg-info", ".keys", "var")
+_NOT_COPIED += (".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "artifacts", "node_modules")
 
 
 def _tools_missing() -> str | None:
@@ -37,9 +41,13 @@ def _tools_missing() -> str | None:
 def dist(tmp_path_factory) -> Path:
     if missing := _tools_missing():
         pytest.skip(missing)
+    # Build from a copy: setuptools writes build/ and *.egg-info into the source tree, and CI
+    # runs two suites side by side on one checkout.
+    source = tmp_path_factory.mktemp("source") / "saml_jit"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_COPIED))
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)],
         check=True,
         capture_output=True,
     )
