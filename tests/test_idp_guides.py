@@ -5,8 +5,8 @@ fenced ``python`` block: what a site adds to its ``settings.py`` after its
 ``SAML_CONFIG`` and ``SAML_JIT``. The test executes that block (a guide whose
 snippet does not load fails here), mints a signed response the way that IdP
 sends it — NameID format, attribute names and name format, which element is
-signed, encryption — and posts it through the real login and ACS views. The
-account must get the username, email, names, groups and staff status the
+signed, encryption — and posts it through the real login and ACS views, with
+both crypto backends. The account must get the username, email, names, groups and staff status the
 guide promises. Attribute names the test sends must also appear in the
 guide, so guide and test cannot drift apart silently.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,14 +336,22 @@ def _expected_username(shape: Shape) -> str:
     return shape.email if get_user_model().USERNAME_FIELD == "email" else shape.username
 
 
+@pytest.fixture(params=["xmlsec", "xmlsec1"])
+def backend(request) -> str:
+    """Both crypto backends: in-process libxmlsec1 and pysaml2's xmlsec1 program."""
+    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
+        pytest.skip("the xmlsec1 program is not installed")
+    return request.param
+
+
 @pytest.mark.django_db
-def test_the_guide_signs_in_a_response_shaped_like_its_idp(guide, browser):
+def test_the_guide_signs_in_a_response_shaped_like_its_idp(guide, backend, browser):
     shape = SHAPES[guide]
     idp, site = _federation(guide)
     groups = {name for names in site["SAML_JIT"]["IDPS"][idp.entity_id].get("GROUP_MAP", {}).values() for name in names}
     for name in groups:  # the site's groups exist already; saml_jit only manages memberships
         Group.objects.create(name=name)
-    with override_settings(SAML_CONFIG=site["SAML_CONFIG"], SAML_JIT=site["SAML_JIT"]):
+    with override_settings(SAML_CONFIG=site["SAML_CONFIG"], SAML_JIT={**site["SAML_JIT"], "CRYPTO_BACKEND": backend}):
         response = _login(browser, idp, shape)
     assert response.status_code == 302, response.content[:2000]
     identity = FederatedIdentity.objects.get(idp_entity_id=idp.entity_id)
