@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): ``python -m bench``. See bench/README.md."""
+"""Benchmarks (not tests): ``python -m bench``. The README's *Performance* section has the commands and the figures."""

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 
 # Attribute names real IdPs send for the usual profile fields: friendly names,
-# URI/OID names and claim URIs (see IDP-ATTRIBUTES.md in the design notes).
+# URI/OID names and claim URIs (docs/idps/README.md lists them by form and by IdP).
 # Keys are user model fields; the first name present in an assertion wins.
 DEFAULT_ATTRIBUTE_MAP: dict[str, tuple[str, ...]] = {
     "email": (

@@ -54,7 +54,7 @@ User = get_user_model()
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 CBC_FOR_IDP_A = {"IDPS": {IDP_A.entity_id: {"ALLOW_CBC_ENCRYPTION": True}}}
 #: Debian's xmlsec1 1.2.37 knows neither xmlenc 1.1's rsa-oaep nor a SHA-256
-#: digest under rsa-oaep-mgf1p (IDP-ATTRIBUTES.md): with the xmlsec1 backend
+#: digest under rsa-oaep-mgf1p (README, *Accepted algorithms*): with the xmlsec1 backend
 #: such responses pass the allow-list and then fail to decrypt — as the one
 #: uniform decryption refusal, like any other decryption failure.
 XMLSEC1_CANNOT = "xmlsec1 1.2.37 cannot decrypt this combination"

@@ -71,7 +71,7 @@ __all__ = [
     "sp_saml_config",
 ]
 
-#: Friendly name -> URI name of the attributes real IdPs send (see IDP-ATTRIBUTES.md).
+#: Friendly name -> URI name of the attributes real IdPs send (docs/idps/README.md).
 ATTRIBUTE_URIS: dict[str, str] = {
     "uid": "urn:oid:0.9.2342.19200300.100.1.1",
     "mail": "urn:oid:0.9.2342.19200300.100.1.3",
