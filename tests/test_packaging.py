@@ -135,6 +135,15 @@ def test_the_extras_list_the_development_requirements():
         "xmlsec",
         "lxml",
         "cryptography",
+        "django-environ",
         "tox",
     }
     assert wanted - listed == set()
+
+
+def test_the_four_required_dependencies_are_runtime_dependencies():
+    names = {
+        requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip().lower()
+        for requirement in PYPROJECT["project"]["dependencies"]
+    }
+    assert {"django", "djangosaml2", "pysaml2", "django-environ"} <= names
