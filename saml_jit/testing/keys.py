@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from saml_jit.keys import ignore_folder, write_keypair
+from saml_jit.keygen import ignore_folder, write_keypair
 
 __all__ = ["generate_keypair"]
 
@@ -22,7 +22,7 @@ def generate_keypair(directory: str | os.PathLike[str], name: str, common_name: 
     """Return ``(key_file, cert_file)`` for ``name`` in ``directory``, creating them once.
 
     The key is RSA-2048 and the certificate self-signed for ten years, both
-    PEM (:func:`saml_jit.keys.write_keypair`). The directory gets a
+    PEM (:func:`saml_jit.keygen.write_keypair`). The directory gets a
     ``.gitignore`` of ``*`` so a private key can never be committed by
     accident; existing files are reused so that metadata exchanged earlier
     stays valid across restarts.

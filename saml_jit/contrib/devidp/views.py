@@ -53,10 +53,10 @@ def _cookie(request: HttpRequest) -> str | None:
     return request.COOKIES.get(persons.COOKIE_NAME)
 
 
-def _login_url() -> str | None:
+def _url(name: str) -> str | None:
     try:
-        return reverse("saml2_login")
-    except NoReverseMatch:
+        return reverse(name)
+    except NoReverseMatch:  # saml_jit.urls not included (the index says what is missing)
         return None
 
 
@@ -71,7 +71,10 @@ def index(request: HttpRequest) -> HttpResponse:
         "people": persons.people(_cookie(request)),
         "idp": idp,
         "trusted": idp is not None and sp_trusts(idp),
-        "login_url": _login_url(),
+        "login_url": _url("saml2_login"),
+        "logout_url": _url("saml2_logout"),
+        # The site's own session: after a sign-in, this page says as whom.
+        "site_user": getattr(request, "user", None),
     }
     return render(request, "saml_jit/devidp/index.html", context)
 

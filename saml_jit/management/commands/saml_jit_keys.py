@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from saml_jit.config import key_paths
-from saml_jit.keys import ignore_folder, write_keypair
+from saml_jit.keygen import ignore_folder, write_keypair
 
 #: Where the keys go when neither ``--dir`` nor ``SAML_CONFIG`` says (relative to the current folder).
 DEFAULT_DIR = Path(".saml_jit") / "keys"
