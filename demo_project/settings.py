@@ -27,7 +27,8 @@ from saml_jit.contrib import devidp
 from saml_jit.contrib.devidp import persons as devidp_persons
 
 BASE_DIR = Path(__file__).resolve().parent.parent  # the repository root
-VAR_DIR = BASE_DIR / "demo_project" / "var"
+# DEMO_VAR_DIR moves it (the browser tests run a demo of their own in a temporary folder).
+VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR") or BASE_DIR / "demo_project" / "var")
 
 env = environ.Env(
     # The demo is meant to be run locally with one command, hence DEBUG on by
