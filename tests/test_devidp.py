@@ -189,6 +189,21 @@ def test_index_and_metadata(dev_site, client):
 
 
 @pytest.mark.django_db
+def test_index_at_another_host_sends_the_browser_to_the_configured_one(dev_site, client):
+    with override_settings(ALLOWED_HOSTS=["testserver", "127.0.0.1"]):
+        response = client.get("/devidp/", HTTP_HOST="127.0.0.1")
+    assert (response.status_code, response["Location"]) == (302, f"{BASE_URL}/devidp/")
+
+
+@pytest.mark.django_db
+def test_index_says_whom_the_site_signed_in(dev_site, client):
+    assert _sign_in(client, "bob").status_code == 302
+    page = client.get("/devidp/").content.decode()
+    assert "You are signed in to this site as <strong>bob</strong>" in page
+    assert 'href="/saml2/logout/"' in page
+
+
+@pytest.mark.django_db
 def test_every_page_is_404_with_debug_off(dev_site, client):
     with override_settings(DEBUG=False):
         for url in ("/devidp/", "/devidp/metadata/", "/devidp/sso/redirect/", "/devidp/people/alice/"):

@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -28,7 +29,7 @@ from saml_jit.testing.idp import FRIENDLY_NAMES, AuthnRequestInfo, TestIdP
 
 from . import persons
 from .forms import PersonForm
-from .idp import NotTrusted, get_idp, sp_trusts
+from .idp import NotTrusted, get_idp, registered_site, sp_trusts
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,22 @@ def _url(name: str) -> str | None:
         return None
 
 
+def _other_origin(request: HttpRequest) -> str | None:
+    """The IdP's own URL when this page was reached at another origin (``127.0.0.1`` for ``localhost``)."""
+    site = registered_site()
+    if site is None:
+        return None
+    here, there = urlsplit(request.build_absolute_uri()), urlsplit(site.base)
+    return None if (here.scheme, here.netloc) == (there.scheme, there.netloc) else site.base
+
+
 @dev_only
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    # Cookies are per host: a login started at 127.0.0.1 whose IdP and ACS are
+    # at localhost (the configured base URL) would come back unsolicited.
+    if (target := _other_origin(request)) is not None:
+        return HttpResponseRedirect(target)
     try:
         idp: TestIdP | None = get_idp()
     except NotTrusted:
