@@ -9,7 +9,9 @@ views call: the IdP then trusts the SP this site runs, from the SP's own
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -52,6 +54,7 @@ def _process_keys_dir() -> Path:
     with _lock:
         if _temp_keys is None:
             _temp_keys = Path(tempfile.mkdtemp(prefix="saml_jit-devidp-"))
+            atexit.register(shutil.rmtree, _temp_keys, ignore_errors=True)  # the key dies with the process
         return _temp_keys
 
 
