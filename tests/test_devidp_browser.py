@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -83,8 +84,12 @@ def _runserver(cwd: Path, env: dict[str, str], port: int) -> Iterator[str]:
         _wait_until_up(url, server)
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGINT)  # Ctrl-C, as a developer stops it (atexit handlers run)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         log.close()
 
 
