@@ -245,3 +245,26 @@ def test_new_project_following_the_readme_signs_in_through_the_dev_idp(tmp_path)
         page.goto(f"{url}/devidp/")
         assert page.locator("#devidp-signed-in").count() == 0
     assert oct((project / ".saml_jit" / "keys" / "sp-signing.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_demo_edit_a_persons_groups_at_the_idp_and_see_the_diff(demo):
+    url, _db = demo
+    with _page("demo-edit") as page:
+        _demo_login(page, url, "bob")
+        page.wait_for_url(f"{url}/")
+        page.click("text=Log out")
+        page.wait_for_selector("text=You are not signed in")
+        page.click("text=Log in with SAML")
+        page.wait_for_url("**/devidp/sso/**")
+        page.locator("tr", has_text="Bob Brown").locator("text=Edit attributes and groups").click()
+        page.wait_for_url("**/devidp/people/bob/**")
+        page.fill("#id_groups", "sales\nengineering")
+        _shot(page, "demo-bob-edit")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/devidp/sso/redirect/**")  # back to the same sign-in request
+        page.click("button[name=person][value=bob]")
+        page.wait_for_url(f"{url}/")
+        assert page.locator("h2:has-text('Groups') + ul").inner_text().split("\n") == ["Engineering", "Sales"]
+        diff = page.locator("pre.diff").first.inner_text()
+        assert '"added": [\n      "Engineering"\n    ]' in diff
+        _shot(page, "demo-bob-updated")
