@@ -5,9 +5,10 @@ repository root); ``.env.example`` lists every variable. Run-time state —
 database, generated keys, the development secret key — lives in
 ``demo_project/var/``, which git ignores.
 
-By default the site trusts its own embedded demo IdP (``/idp/``). Set
-``SAML_IDP_METADATA_FILE`` or ``SAML_IDP_METADATA_URL`` to use a real IdP
-instead; the demo IdP then stays mounted but is no longer trusted.
+By default the site trusts saml_jit's development IdP
+(``saml_jit.contrib.devidp``, at ``/devidp/``), the same app any project can
+switch on. Set ``SAML_IDP_METADATA_FILE`` or ``SAML_IDP_METADATA_URL`` to use
+a real IdP instead; the development IdP is then not installed at all.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import saml2
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from demo_project.demo_idp.idp import idp_metadata_xml
-from saml_jit.testing.idp import generate_keypair, sp_saml_config
+from saml_jit.config import saml_config
+from saml_jit.contrib import devidp
+from saml_jit.contrib.devidp import persons as devidp_persons
 
 BASE_DIR = Path(__file__).resolve().parent.parent  # the repository root
-VAR_DIR = BASE_DIR / "demo_project" / "var"
+# DEMO_VAR_DIR moves it (the browser tests run a demo of their own in a temporary folder).
+VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR") or BASE_DIR / "demo_project" / "var")
 
 env = environ.Env(
     # The demo is meant to be run locally with one command, hence DEBUG on by
@@ -80,7 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "djangosaml2",
     "saml_jit",
-    "demo_project.demo_idp",
+    "demo_project",  # its demo_setup command
 ]
 
 MIDDLEWARE = [
@@ -144,24 +147,44 @@ STATIC_ROOT = VAR_DIR / "static"
 # --------------------------------------------------------------------------
 # SAML (djangosaml2 + pysaml2): this site is the SP.
 
+# `manage.py saml_jit_keys` (run by demo_setup) writes the SP's keys here.
 DEMO_KEYS_DIR = VAR_DIR / "keys"
-SP_KEY_FILE, SP_CERT_FILE = generate_keypair(DEMO_KEYS_DIR, "demo-sp", "saml_jit demo SP")
 SAML_SP_ENTITY_ID = env.str("SAML_SP_ENTITY_ID", default=f"{DEMO_BASE_URL}/saml2/metadata/")
 SAML_IDP_METADATA_FILE = env.str("SAML_IDP_METADATA_FILE", default="")
 SAML_IDP_METADATA_URL = env.str("SAML_IDP_METADATA_URL", default="")
-# Trust the embedded demo IdP only when no real IdP is configured.
+# Trust (and install) the development IdP only when no real IdP is configured.
 DEMO_IDP_TRUSTED = not (SAML_IDP_METADATA_FILE or SAML_IDP_METADATA_URL)
+if DEMO_IDP_TRUSTED:
+    INSTALLED_APPS.append("saml_jit.contrib.devidp")
 
-SAML_CONFIG = sp_saml_config(
-    entity_id=SAML_SP_ENTITY_ID,
+SAML_CONFIG = saml_config(
     base_url=DEMO_BASE_URL,
-    idp_metadata_xml=idp_metadata_xml(DEMO_BASE_URL, DEMO_KEYS_DIR) if DEMO_IDP_TRUSTED else None,
+    entity_id=SAML_SP_ENTITY_ID,
+    keys_dir=DEMO_KEYS_DIR,
+    # Its key is kept next to the SP's, so restarts and several processes agree.
+    idp_metadata_xml=devidp.metadata(DEMO_BASE_URL, keys_dir=DEMO_KEYS_DIR) if DEMO_IDP_TRUSTED else None,
     idp_metadata_file=SAML_IDP_METADATA_FILE or None,
     idp_metadata_url=SAML_IDP_METADATA_URL or None,
-    key_file=SP_KEY_FILE,
-    cert_file=SP_CERT_FILE,
     name="saml_jit demo",
 )
+# The people the development IdP offers: its built-in three, and dave, whose
+# email domain ALLOWED_EMAIL_DOMAINS refuses (to show a denial and its event).
+SAML_DEVIDP_PERSONS = [
+    *devidp_persons.DEFAULT_PERSONS,
+    {
+        "key": "dave",
+        "name_id": "d4ve0000-1c2b-4f00-9a1e-da7e00000004",
+        "attributes": {
+            "uid": ["dave"],
+            "mail": ["dave@partner.example"],
+            "givenName": ["Dave"],
+            "sn": ["Denied"],
+            "displayName": ["Dave Denied"],
+        },
+        "groups": ["engineering"],
+        "description": "From a partner domain the demo does not allow: denied (email_domain_not_allowed).",
+    },
+]
 SAML_SESSION_COOKIE_NAME = "saml_session"
 # The IdP's POST to the ACS is cross-site with a real IdP: the SAML session
 # cookie then needs SameSite=None, which browsers only accept with Secure.
@@ -190,8 +213,12 @@ SAML_JIT: dict = {
         "admins": ["Administrators"],
     },
     "CREATE_GROUPS": True,
+    # dave (partner.example) is refused: no account, one "denied" event.
+    "ALLOWED_EMAIL_DOMAINS": ["example.org"],
     # Members of "admins" get staff status (never superuser: ALLOW_SUPERUSER
     # stays off); it and the Administrators group expire unless re-asserted.
+    # demo_setup gives Administrators the saml_jit view permissions, so alice
+    # can review events, identities and grants in the admin.
     "STAFF_GROUPS": ["admins"],
     "PRIVILEGED_GROUPS": ["Administrators"],
     "PRIVILEGE_TTL": env.int("SAML_JIT_PRIVILEGE_TTL", default=8 * 3600),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -10,6 +11,9 @@ from demo_project.views import home
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("saml2/", include("saml_jit.urls")),
-    path("idp/", include("demo_project.demo_idp.urls")),
+]
+if settings.DEMO_IDP_TRUSTED:
+    urlpatterns.append(path("devidp/", include("saml_jit.contrib.devidp.urls")))
+urlpatterns += [
     path("", home, name="home"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,6 +20,13 @@ def home(request: HttpRequest) -> HttpResponse:
         context.update(
             identities=user.saml_identities.all(),
             groups=user.groups.order_by("name"),
-            events=ProvisioningEvent.objects.filter(user=user)[:RECENT_EVENTS],
+            events=[
+                (event, _as_json(event.diff)) for event in ProvisioningEvent.objects.filter(user=user)[:RECENT_EVENTS]
+            ],
         )
     return render(request, "home.html", context)
+
+
+def _as_json(diff: object) -> str:
+    """An event's diff as indented JSON, the way it is stored and exported (not Python's repr)."""
+    return json.dumps(diff, indent=2, ensure_ascii=False, sort_keys=True) if diff else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -58,9 +59,25 @@ class Codes:
     SSO_BYPASS_BACKEND = "saml_jit.W010"
     SAML_SESSION_MIDDLEWARE_MISSING = "saml_jit.W008"
     SAML_SESSION_MIDDLEWARE_ORDER = "saml_jit.W009"
+    SAML_CONFIG_EMPTY = "saml_jit.E017"
+    SP_KEYS_MISSING = "saml_jit.E018"
+    SAML_COOKIE_SAMESITE_NONE_INSECURE = "saml_jit.W011"
 
 
 class Hints:
+    SAML_CONFIG_EMPTY = (
+        "Build it with saml_jit.config.saml_config(base_url=..., keys_dir=..., idp_metadata_...=...) "
+        "(see the README, Installation): without it no sign-in can start."
+    )
+    SP_KEYS_MISSING = (
+        "Run `python manage.py saml_jit_keys` (it writes the files SAML_CONFIG names, or .saml_jit/keys/), and "
+        "pass keys_dir= to saml_config: without keys the SP cannot sign logout requests or decrypt assertions."
+    )
+    SAML_COOKIE_SAMESITE_NONE_INSECURE = (
+        "Browsers drop a SameSite=None cookie that is not Secure, so every SP-initiated login is refused as "
+        "unsolicited. Over https set SESSION_COOKIE_SECURE = True; for local development over plain http set "
+        'SAML_SESSION_COOKIE_SAMESITE = "Lax".'
+    )
     SAML_SESSION_MIDDLEWARE_MISSING = (
         f'Put "{SAML_SESSION_MIDDLEWARE}" in MIDDLEWARE, before SessionMiddleware, instead of '
         '"djangosaml2.middleware.SamlSessionMiddleware": djangosaml2\'s answers a session store that fails '
@@ -352,6 +369,41 @@ def _email_keyed(entity_id: str) -> bool:
 @register(Tags.security)
 def check_saml_config(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     return [*_signature_errors(), *_unsolicited_messages(), *_subject_warnings()]
+
+
+@register(Tags.security)
+def check_sp_setup(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """An SP that can start a login at all: a configuration, keys on disk, a cookie browsers keep."""
+    return [*_config_errors(), *_cookie_warnings()]
+
+
+def _config_errors() -> list[CheckMessage]:
+    config = _saml_config()
+    if not config.get("entityid") or not config.get("service"):
+        message = "SAML_CONFIG is empty or has no entityid/service." if config else "SAML_CONFIG is not set."
+        return [Error(message, hint=Hints.SAML_CONFIG_EMPTY, id=Codes.SAML_CONFIG_EMPTY)]
+    if not (config.get("key_file") and config.get("cert_file")):
+        message = "SAML_CONFIG has no key_file/cert_file: the SP has no keys."
+        return [Error(message, hint=Hints.SP_KEYS_MISSING, id=Codes.SP_KEYS_MISSING)]
+    pairs = [config, *(config.get("encryption_keypairs") or [])]
+    named = {str(pair.get(name)) for pair in pairs for name in ("key_file", "cert_file") if pair.get(name)}
+    missing = sorted(path for path in named if not Path(path).is_file())
+    if missing:
+        message = f"SAML_CONFIG names key files that do not exist: {', '.join(missing)}."
+        return [Error(message, hint=Hints.SP_KEYS_MISSING, id=Codes.SP_KEYS_MISSING)]
+    return []
+
+
+def _cookie_warnings() -> list[CheckMessage]:
+    # djangosaml2's (and so saml_jit's) SamlSessionMiddleware: SameSite=None by
+    # default, Secure only when SESSION_COOKIE_SECURE is on.
+    samesite = getattr(settings, "SAML_SESSION_COOKIE_SAMESITE", "None")
+    if samesite is None or str(samesite).lower() != "none" or settings.SESSION_COOKIE_SECURE:
+        return []
+    message = "The SAML session cookie is SameSite=None without Secure (SESSION_COOKIE_SECURE is off)."
+    return [
+        Warning(message, hint=Hints.SAML_COOKIE_SAMESITE_NONE_INSECURE, id=Codes.SAML_COOKIE_SAMESITE_NONE_INSECURE)
+    ]
 
 
 def _signature_errors() -> list[CheckMessage]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from saml_jit.testing.idp import FRIENDLY_NAMES, TestIdP, generate_keypair, sp_saml_config
+from saml_jit.config import saml_config as build_saml_config
+from saml_jit.testing.idp import FRIENDLY_NAMES, TestIdP, generate_keypair
 
 KEYS = Path(os.environ.get("SAML_JIT_TEST_KEYS", Path(__file__).resolve().parent / ".keys"))
 
@@ -31,7 +32,7 @@ IDP_B = TestIdP(IDP_B_ID, _IDP_B_KEY, _IDP_B_CERT, "https://idp-b.example.net/id
 
 
 def saml_config() -> dict:
-    return sp_saml_config(
+    return build_saml_config(
         entity_id=SP_ENTITY_ID,
         base_url=BASE_URL,
         idp_metadata_xml=[IDP_A.metadata_xml(), IDP_B.metadata_xml()],

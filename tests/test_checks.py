@@ -21,8 +21,11 @@ from saml_jit.checks import (
     check_installation,
     check_saml_config,
     check_settings,
+    check_sp_setup,
 )
+from saml_jit.config import saml_config
 from saml_jit.middleware import SamlSessionMiddleware
+from tests.federation import SP_CERT, SP_KEY
 
 IDP = "https://idp.example.org/idp/shibboleth"
 OTHER_IDP = "https://login.partner.example/saml"
@@ -37,7 +40,8 @@ class SiteBackend(SamlJitBackend):
 
 def sp(**options) -> dict:
     options.setdefault("want_assertions_signed", True)
-    return {"entityid": "https://sp.example.org/saml2/metadata/", "service": {"sp": options}}
+    keys = {"key_file": str(SP_KEY), "cert_file": str(SP_CERT)}
+    return {"entityid": "https://sp.example.org/saml2/metadata/", "service": {"sp": options}, **keys}
 
 
 def ids(messages) -> list[str]:
@@ -45,13 +49,13 @@ def ids(messages) -> list[str]:
 
 
 def all_ids() -> list[str]:
-    return ids([*check_installation(), *check_settings(), *check_saml_config()])
+    return ids([*check_installation(), *check_settings(), *check_saml_config(), *check_sp_setup()])
 
 
 @pytest.fixture(autouse=True)
 def good_configuration():
     """A configuration no check complains about; each test spoils one thing."""
-    with override_settings(SAML_JIT={}, SAML_CONFIG=sp()):
+    with override_settings(SAML_JIT={}, SAML_CONFIG=sp(), SAML_SESSION_COOKIE_SAMESITE="Lax"):
         yield
 
 
@@ -556,3 +560,54 @@ class TestScimIdpSettings:
         messages = self.run(IDPS={self.IDP: value}) if where == "idp" else self.run(**value)
         assert ids(messages) == [Codes.INVALID_SETTING]
         assert "SCIM_USERNAME_FALLBACK" in messages[0].msg
+
+
+# ------------------------------------------------------------ E017, E018, W011: an SP that can start a login
+
+
+class TestSpSetup:
+    @pytest.mark.parametrize("config", [{}, None, {"entityid": "https://sp.example.org/"}])
+    def test_e017_empty_saml_config(self, config):
+        with override_settings(SAML_CONFIG=config):
+            assert ids(check_sp_setup()) == [Codes.SAML_CONFIG_EMPTY]
+
+    def test_e017_when_the_setting_is_absent(self):
+        with override_settings():
+            del django_settings.SAML_CONFIG
+            assert ids(check_sp_setup()) == [Codes.SAML_CONFIG_EMPTY]
+
+    def test_e018_no_keys(self):
+        config = saml_config(base_url="http://localhost:8000")
+        with override_settings(SAML_CONFIG=config):
+            found = check_sp_setup()
+        assert ids(found) == [Codes.SP_KEYS_MISSING]
+        assert "saml_jit_keys" in found[0].hint
+
+    def test_e018_key_files_that_do_not_exist(self, tmp_path):
+        config = saml_config(base_url="http://localhost:8000", keys_dir=tmp_path / "absent")
+        with override_settings(SAML_CONFIG=config):
+            found = check_sp_setup()
+        assert ids(found) == [Codes.SP_KEYS_MISSING]
+        assert "sp-signing.key" in found[0].msg and "sp-encryption.crt" in found[0].msg
+
+    def test_keys_from_saml_config_helper_are_silent(self):
+        config = saml_config(base_url="http://localhost:8000", key_file=SP_KEY, cert_file=SP_CERT)
+        with override_settings(SAML_CONFIG=config):
+            assert check_sp_setup() == []
+
+    @pytest.mark.parametrize("samesite", ["None", "none"])
+    def test_w011_samesite_none_without_secure(self, samesite):
+        with override_settings(SAML_SESSION_COOKIE_SAMESITE=samesite, SESSION_COOKIE_SECURE=False):
+            found = check_sp_setup()
+        assert ids(found) == [Codes.SAML_COOKIE_SAMESITE_NONE_INSECURE]
+        assert found[0].level < ERROR
+
+    def test_w011_djangosaml2_default_is_samesite_none(self):
+        with override_settings(SESSION_COOKIE_SECURE=False):
+            del django_settings.SAML_SESSION_COOKIE_SAMESITE
+            assert ids(check_sp_setup()) == [Codes.SAML_COOKIE_SAMESITE_NONE_INSECURE]
+
+    @pytest.mark.parametrize(("samesite", "secure"), [("None", True), ("Lax", False), ("Strict", False), (None, False)])
+    def test_w011_silent(self, samesite, secure):
+        with override_settings(SAML_SESSION_COOKIE_SAMESITE=samesite, SESSION_COOKIE_SECURE=secure):
+            assert check_sp_setup() == []

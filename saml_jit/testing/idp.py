@@ -22,7 +22,7 @@ Typical use::
 
     key, crt = generate_keypair(tmp_path, "idp", "Test IdP")
     idp = TestIdP("https://idp.example/metadata/", key, crt, "https://idp.example")
-    settings.SAML_CONFIG = sp_saml_config(
+    settings.SAML_CONFIG = saml_config(  # from saml_jit.config
         entity_id="http://testserver/saml2/metadata/",
         base_url="http://testserver",
         idp_metadata_xml=idp.metadata_xml(),

@@ -1,0 +1,1 @@
+"""Optional apps shipped with saml_jit; none is needed in production."""
