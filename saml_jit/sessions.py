@@ -6,11 +6,14 @@ whether privileges were withheld for want of MFA (:data:`STEP_UP`, the cue
 for a "step up" link, see :func:`step_up_url`). It ends at the earliest of
 Django's ``SESSION_COOKIE_AGE``, the IdP's ``MAX_SESSION_AGE`` and the
 assertion's ``SessionNotOnOrAfter`` (:func:`saml_jit.saml.authn.session_expiry`):
-saml_jit shortens sessions, never lengthens them.
+saml_jit shortens sessions, never lengthens them. The end is the session's
+own expiry and, checked on each request by
+:class:`~saml_jit.middleware.GrantExpiryMiddleware`, :data:`SESSION_END`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +32,9 @@ IDP = "_saml_jit_idp"
 ASSERTION_ID = "_saml_jit_assertion_id"
 AUTHN_INSTANT = "_saml_jit_authn_instant"
 AUTHN_CONTEXT = "_saml_jit_authn_context"
+#: When the session must end (ISO 8601): enforced by ``GrantExpiryMiddleware`` too, for engines or
+#: settings where the session's own expiry is not (signed cookies, ``SESSION_EXPIRE_AT_BROWSER_CLOSE``).
+SESSION_END = "_saml_jit_session_end"
 #: Set when this sign-in's privileges were withheld (``PRIVILEGES_REQUIRE_MFA``): offer a step-up.
 STEP_UP = "_saml_jit_step_up"
 
@@ -48,9 +54,18 @@ def remember_login(
     else:
         session.pop(STEP_UP, None)
     expires_at, _ = session_expiry(authn, idp.MAX_SESSION_AGE, settings.SESSION_COOKIE_AGE, timezone.now())
-    session.set_expiry(expires_at)
+    session[SESSION_END] = expires_at.isoformat()
+    if not settings.SESSION_EXPIRE_AT_BROWSER_CLOSE:
+        # A fixed expiry would make a browser-session cookie persistent: there, SESSION_END alone ends it.
+        session.set_expiry(expires_at)
     if idp.LOGOUT_ALL_SESSIONS:
         index_session(user, assertion.idp_entity_id, session.session_key, assertion.assertion_id, authn, expires_at)
+
+
+def session_over(session: Any, now: Any) -> bool:
+    """Whether the SAML sign-in this session holds has reached its end (:data:`SESSION_END`)."""
+    end = session.get(SESSION_END)
+    return bool(end) and datetime.fromisoformat(end) <= now
 
 
 def step_up_url(request: HttpRequest, next_url: str = "") -> str | None:

@@ -112,6 +112,17 @@ def test_required_context_is_requested_and_a_weaker_answer_refused(crypto_backen
 
 
 @pytest.mark.django_db
+def test_required_context_on_the_redirect_binding(crypto_backend, browser, settings):
+    settings.SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+    idp_settings(settings, REQUIRED_AUTHN_CONTEXT=REFEDS_MFA)
+    response = browser.client.get("/saml2/login/", {"idp": IDP_A.entity_id})
+    assert response.status_code == 302
+    request = sent_request(response)
+    assert [ref.text for ref in request.requested_authn_context.authn_context_class_ref] == [REFEDS_MFA]
+    assert b"<code>authn_context_insufficient</code>" in answer(browser, request.id, authn_context=PPT).content
+
+
+@pytest.mark.django_db
 def test_required_context_met_signs_in(crypto_backend, browser, settings):
     idp_settings(settings, REQUIRED_AUTHN_CONTEXT=[REFEDS_MFA, MICROSOFT_MFA])
     response = answer(browser, start(browser).id, authn_context=MICROSOFT_MFA)

@@ -11,12 +11,16 @@ import base64
 import re
 import shutil
 from datetime import datetime, timedelta, timezone
+from io import StringIO
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from saml2 import samlp
 from saml2.s_utils import decode_base64_and_inflate
 
@@ -32,6 +36,7 @@ from tests.federation import IDP_A
 from tests.test_logout import POST, REDIRECT, logout_request, send
 
 User = get_user_model()
+EXPIRY = "saml_jit.middleware.GrantExpiryMiddleware"
 SUBJECT = "subject-alice-0001"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -128,6 +133,35 @@ def test_an_idp_session_already_over_signs_nobody_in(crypto_backend, browser):
     assert signed_in_user(browser) is None
     assert not User.objects.exists()
     assert [(e.kind, e.reason_code) for e in ProvisioningEvent.objects.all()] == [(EventKind.REJECTED, "expired")]
+
+
+def with_expiry_middleware(settings) -> None:
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, EXPIRY)
+    settings.MIDDLEWARE = middleware
+
+
+@pytest.mark.django_db
+def test_the_middleware_ends_a_sign_in_past_its_end(crypto_backend, browser, settings):
+    with_expiry_middleware(settings)
+    assert browser.login(name_id=SUBJECT, session_lifetime=3600).status_code == 302
+    session = browser.client.session
+    assert_close(datetime.fromisoformat(session[sessions.SESSION_END]), datetime.now(timezone.utc) + timedelta(hours=1))
+    browser.client.get("/")
+    assert signed_in_user(browser) is not None
+    session[sessions.SESSION_END] = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat()
+    session.save()
+    browser.client.get("/")
+    assert signed_in_user(browser) is None
+
+
+@pytest.mark.django_db
+def test_browser_close_sessions_stay_browser_sessions(crypto_backend, browser, settings):
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    assert browser.login(name_id=SUBJECT, session_lifetime=3600).status_code == 302
+    session = browser.client.session
+    assert session.get_expire_at_browser_close()  # no persistent cookie made of it
+    assert sessions.SESSION_END in session
 
 
 # --------------------------------------------------------------------------
@@ -237,12 +271,36 @@ def test_logout_all_sessions_with_cache_sessions(crypto_backend, settings):
 
 
 @pytest.mark.django_db
-def test_expired_index_rows_are_pruned_at_the_next_login(settings):
+def test_index_rows_of_ended_sessions_are_pruned(settings):
     idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
-    signed_in_browsers(1)
-    SamlSession.objects.update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    signed_in_browsers(1)
+    signed_in_browsers(2)
+    SamlSession.objects.filter(pk=SamlSession.objects.first().pk).update(
+        expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)
+    )
+    out = StringIO()
+    call_command("saml_jit_prune", "--dry-run", stdout=out)
+    assert "1 session index row(s) of ended sessions would be deleted" in out.getvalue()
+    assert SamlSession.objects.count() == 2
+    call_command("saml_jit_prune", stdout=out)
+    assert "1 session index row(s) of ended sessions deleted" in out.getvalue()
     assert SamlSession.objects.count() == 1
+
+
+def returning_login_queries(name_id: str) -> int:
+    browser = Browser(Client())
+    data = browser.answered_login(name_id)
+    with CaptureQueriesContext(connection) as queries:
+        assert browser.client.post("/saml2/acs/", data).status_code == 302
+    return len(queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_session_index_costs_one_query_and_only_when_on(settings):
+    returning_login_queries("budget-1")
+    default = returning_login_queries("budget-1")
+    idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
+    indexed = returning_login_queries("budget-1")
+    assert indexed - default == 1  # the index row's INSERT
 
 
 # --------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from ..models import SamlSession
 from ..saml.data import Authn
@@ -31,10 +30,9 @@ SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
 def index_session(
     user: Any, idp_entity_id: str, session_key: str | None, assertion_id: str, authn: Authn, expires_at: datetime
 ) -> None:
-    """Record one new session of ``user`` from ``idp_entity_id`` (and forget that person's expired ones)."""
+    """Record one new session of ``user`` from ``idp_entity_id``: one INSERT (``saml_jit_prune`` drops ended ones)."""
     if not session_key:  # signed cookies: there is no server-side session to end later
         return
-    SamlSession.objects.filter(user=user, idp_entity_id=idp_entity_id, expires_at__lte=timezone.now()).delete()
     SamlSession.objects.create(
         user=user,
         idp_entity_id=idp_entity_id,
