@@ -95,7 +95,7 @@ class Profile:
         """What the login event records about the authentication (no personal data)."""
         instant = self.authn.instant
         return {
-            "context_class": self.authn.context_class,
+            "context_class": self.authn.context_class[:AUTHN_METHOD_MAX_LENGTH],
             "instant": instant.isoformat() if instant is not None else None,
             "methods": list(self.authn_methods),
         }

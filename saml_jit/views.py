@@ -455,6 +455,11 @@ class LoginView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LoginVi
         chosen = self.request.GET.get("idp")
         return chosen or next(iter(djangosaml2_views.available_idps(self.conf)), "")
 
+    def unknown_idp(self, request: HttpRequest, idp: str) -> HttpResponse:
+        """An IdP that is not in the metadata: one log line (djangosaml2 logs a traceback) and a 403 page."""
+        logger.warning("saml_jit login for an IdP not in the metadata: %r", str(idp)[:200])
+        return refusals.answer(request, Rejected("unknown_idp", "The IdP is not in this SP's metadata.", status=403))
+
 
 class StepUpView(LoginView):
     """``step-up/``: sign in again at the same IdP with ForceAuthn and the MFA context, to get privileges back.
@@ -475,11 +480,6 @@ class StepUpView(LoginView):
             query["idp"] = idp
             request.GET = query  # type: ignore[assignment]  # a copy with the IdP added
         return super().get(request, *args, **kwargs)
-
-    def unknown_idp(self, request: HttpRequest, idp: str) -> HttpResponse:
-        """An IdP that is not in the metadata: one log line (djangosaml2 logs a traceback) and a 403 page."""
-        logger.warning("saml_jit login for an IdP not in the metadata: %r", str(idp)[:200])
-        return refusals.answer(request, Rejected("unknown_idp", "The IdP is not in this SP's metadata.", status=403))
 
 
 class MetadataView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.MetadataView):

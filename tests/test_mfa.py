@@ -279,6 +279,16 @@ def test_a_step_up_answered_without_mfa_still_signs_in_without_privileges(crypto
     assert last_login_event().reason_code == "mfa_required"
 
 
+@pytest.mark.django_db
+def test_a_step_up_answer_with_mfa_passes_a_non_mfa_required_context(crypto_backend, browser, settings):
+    idp_settings(settings, PRIVILEGES_REQUIRE_MFA=True, REQUIRED_AUTHN_CONTEXT=PPT, **PRIVILEGES)
+    assert admin_login(browser, authn_context=PPT).status_code == 302
+    sent = sent_request(browser.client.get("/saml2/step-up/"))
+    assert [ref.text for ref in sent.requested_authn_context.authn_context_class_ref] == [REFEDS_MFA, MICROSOFT_MFA]
+    assert admin_login(browser, sent.id, authn_context=REFEDS_MFA).status_code == 302
+    assert privileges() == (True, ["operators"])
+
+
 def _request_of(browser: Browser):
     """A request object carrying the browser's session (for :func:`sessions.step_up_url`)."""
 

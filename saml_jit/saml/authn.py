@@ -135,6 +135,8 @@ def check_authn(authn: Authn, asked: Asked, settings: IdPSettings, *, skew: int,
     check_session_end(authn, now)
     if asked.force_authn:
         check_fresh(authn, settings.FORCE_AUTHN_MAX_AGE, skew, now)
+    if asked.step_up and shows_mfa((authn.context_class,), (), settings.MFA_AUTHN_CONTEXTS):
+        return  # what the step-up asked for, whatever REQUIRED_AUTHN_CONTEXT lists
     check_context(authn, settings.REQUIRED_AUTHN_CONTEXT)
     if asked.context is not None and not asked.step_up:
         check_context(authn, asked.context)
