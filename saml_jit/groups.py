@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 from .conf import IdPSettings
 from .mapping import Denied, Profile
+from .saml.authn import shows_mfa
 
 
 @dataclass(frozen=True, eq=True)
@@ -105,6 +106,8 @@ class GroupPlan:
     overage: bool = False
     #: Privileges asserted but withheld for want of MFA (``PRIVILEGES_REQUIRE_MFA``).
     withheld: set[Target] = field(default_factory=set)
+    #: The authentication context the grants are made or renewed with (recorded on them).
+    granted_by: str = ""
 
     @property
     def diff(self) -> dict[str, object]:
@@ -139,6 +142,7 @@ def without_privileges(plan: GroupPlan, settings: IdPSettings) -> GroupPlan:
         notes=[*plan.notes],
         overage=plan.overage,
         withheld=set(plan.withheld),
+        granted_by=plan.granted_by,
     )
     if kept.grants != plan.grants:
         kept.notes.append("privileges withheld until the account is active")
@@ -206,6 +210,7 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
         plan.overage = True
         plan.notes.append("the IdP sent a group overage; groups and privileges left unchanged")
         return plan
+    plan.granted_by = granting_context(profile, settings)
     asserted = set(profile.groups)
     withhold = withholds_privileges(profile, settings)
     wanted = _wanted_groups(plan, django_groups(asserted, settings), state, settings, withhold)
@@ -262,6 +267,21 @@ def _plan_flags(
 
 #: The login event's note when privileges were withheld for want of MFA.
 MFA_NOTE = "privileges withheld: the sign-in did not show multi-factor authentication (PRIVILEGES_REQUIRE_MFA)"
+
+
+def granting_context(profile: Profile, settings: IdPSettings) -> str:
+    """What a grant records as its authentication context: the AuthnContextClassRef, or the MFA method behind it.
+
+    Entra ID says "MFA" in authnmethodsreferences while its class stays
+    PasswordProtectedTransport: then the method is what granted.
+    """
+    context_class = profile.authn.context_class
+    mfa = settings.MFA_AUTHN_CONTEXTS
+    if not shows_mfa((context_class,), (), mfa):
+        method = next((name for name in profile.authn_methods if shows_mfa((), (name,), mfa)), None)
+        if method is not None:
+            return method
+    return context_class
 
 
 def withholds_privileges(profile: Profile, settings: IdPSettings) -> bool:

@@ -47,7 +47,8 @@ class Grant(models.Model):
     last_asserted_at = models.DateTimeField(_("last asserted at"), default=timezone.now)
     assertion_id = models.CharField(_("last assertion ID"), max_length=255, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
-    #: The AuthnContextClassRef of the sign-in that last granted or renewed it ("" before saml_jit kept it).
+    #: The authentication context of the sign-in that last granted or renewed it: its AuthnContextClassRef,
+    #: or the authnmethodsreferences value that showed MFA ("" before saml_jit kept it).
     authn_context = models.CharField(_("authentication context"), max_length=255, blank=True)
 
     class Meta:

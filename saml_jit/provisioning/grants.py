@@ -141,7 +141,7 @@ def _write_grants(
                 last_asserted_at=now,
                 assertion_id=profile.assertion_id,
                 expires_at=expires_at,
-                authn_context=profile.authn.context_class[:255],
+                authn_context=plan.granted_by[:255],
             )
         )
     if new:
@@ -151,7 +151,7 @@ def _write_grants(
             last_asserted_at=now,
             assertion_id=profile.assertion_id,
             expires_at=expires_at,
-            authn_context=profile.authn.context_class[:255],
+            authn_context=plan.granted_by[:255],
         )
 
 
