@@ -22,6 +22,7 @@ from saml2.samlp import STATUS_NO_AUTHN_CONTEXT
 from saml_jit import sessions
 from saml_jit.checks import Codes, check_settings
 from saml_jit.conf import MICROSOFT_MFA, REFEDS_MFA, RequiredAuthnContext, app_settings, required_authn_context
+from saml_jit.context_processors import step_up
 from saml_jit.exceptions import AuthnContextRefused
 from saml_jit.groups import MFA_NOTE, STAFF, GroupState, plan_groups
 from saml_jit.mapping import Profile
@@ -287,6 +288,17 @@ def test_a_step_up_answer_with_mfa_passes_a_non_mfa_required_context(crypto_back
     assert [ref.text for ref in sent.requested_authn_context.authn_context_class_ref] == [REFEDS_MFA, MICROSOFT_MFA]
     assert admin_login(browser, sent.id, authn_context=REFEDS_MFA).status_code == 302
     assert privileges() == (True, ["operators"])
+
+
+@pytest.mark.django_db
+def test_the_context_processor_offers_the_step_up_only_when_withheld(browser, settings, rf):
+    idp_settings(settings, PRIVILEGES_REQUIRE_MFA=True, **PRIVILEGES)
+    admin_login(browser, authn_context=PPT)
+    request = rf.get("/reports/?page=2")
+    request.session = browser.client.session
+    assert step_up(request) == {"saml_jit_step_up_url": "/saml2/step-up/?next=%2Freports%2F%3Fpage%3D2"}
+    request.session = {}
+    assert step_up(request) == {"saml_jit_step_up_url": None}
 
 
 def _request_of(browser: Browser):
