@@ -62,6 +62,9 @@ class Codes:
     SAML_CONFIG_EMPTY = "saml_jit.E017"
     SP_KEYS_MISSING = "saml_jit.E018"
     SAML_COOKIE_SAMESITE_NONE_INSECURE = "saml_jit.W011"
+    AUTHN_CONTEXT_INVALID = "saml_jit.E030"
+    SESSION_SETTING_INVALID = "saml_jit.E031"
+    LOGOUT_ALL_SESSIONS_UNSUPPORTED = "saml_jit.W030"
 
 
 class Hints:
@@ -77,6 +80,19 @@ class Hints:
         "Browsers drop a SameSite=None cookie that is not Secure, so every SP-initiated login is refused as "
         "unsolicited. Over https set SESSION_COOKIE_SECURE = True; for local development over plain http set "
         'SAML_SESSION_COOKIE_SAMESITE = "Lax".'
+    )
+    AUTHN_CONTEXT_INVALID = (
+        'Give REQUIRED_AUTHN_CONTEXT as a class reference ("https://refeds.org/profile/mfa"), a list of them, '
+        'or {"classes": [...], "comparison": "exact" | "minimum" | "better" | "maximum"}; or remove it.'
+    )
+    SESSION_SETTING_INVALID = (
+        "MAX_SESSION_AGE is a number of seconds (at least 1) or None; FORCE_AUTHN_MAX_AGE a number of seconds "
+        "(at least 1); PRIVILEGES_REQUIRE_MFA needs at least one value in MFA_AUTHN_CONTEXTS, or no sign-in "
+        "could ever get privileges."
+    )
+    LOGOUT_ALL_SESSIONS_UNSUPPORTED = (
+        "Signed-cookie sessions live in the browser and cannot be ended from the server: use the db, "
+        "cached_db or cache session engine, or expect single logout to end only the browser it reaches."
     )
     SAML_SESSION_MIDDLEWARE_MISSING = (
         f'Put "{SAML_SESSION_MIDDLEWARE}" in MIDDLEWARE, before SessionMiddleware, instead of '
@@ -245,6 +261,10 @@ def check_settings(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
             )
         )
     for entity_id in ["", *app_settings.IDPS]:
+        authn_errors = _check_authn(entity_id)
+        errors.extend(authn_errors)
+        if authn_errors and authn_errors[0].id == Codes.AUTHN_CONTEXT_INVALID:
+            continue  # the IdP's settings cannot be read until it is fixed
         errors.extend(_check_idp(entity_id))
         errors.extend(_check_lifecycle(entity_id))
     try:
@@ -309,6 +329,49 @@ def _check_idp(entity_id: str) -> list[CheckMessage]:
     if idp.USERNAME_SOURCE not in USERNAME_SOURCES:
         errors.append(Error(f"USERNAME_SOURCE{where} must be one of {USERNAME_SOURCES}.", id=Codes.INVALID_SETTING))
     errors.extend(_check_groups(idp, where))
+    return errors
+
+
+def _positive_seconds(value: Any, *, optional: bool) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_authn(entity_id: str) -> list[CheckMessage]:
+    """REQUIRED_AUTHN_CONTEXT readable; session ages positive; MFA required with something that shows it."""
+    where = f" for {entity_id}" if entity_id else ""
+    try:
+        idp = app_settings.for_idp(entity_id)
+    except ValueError as exc:
+        return [Error(f"{exc}{where}.", hint=Hints.AUTHN_CONTEXT_INVALID, id=Codes.AUTHN_CONTEXT_INVALID)]
+    errors: list[CheckMessage] = []
+    bad = [
+        name
+        for name, value, optional in (
+            ("MAX_SESSION_AGE", idp.MAX_SESSION_AGE, True),
+            ("FORCE_AUTHN_MAX_AGE", idp.FORCE_AUTHN_MAX_AGE, False),
+        )
+        if not _positive_seconds(value, optional=optional)
+    ]
+    if idp.PRIVILEGES_REQUIRE_MFA and not idp.MFA_AUTHN_CONTEXTS:
+        bad.append("MFA_AUTHN_CONTEXTS")
+    if bad:
+        errors.append(
+            Error(
+                f"{', '.join(bad)}{where}: invalid.",
+                hint=Hints.SESSION_SETTING_INVALID,
+                id=Codes.SESSION_SETTING_INVALID,
+            )
+        )
+    if idp.LOGOUT_ALL_SESSIONS and settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        errors.append(
+            Warning(
+                f"LOGOUT_ALL_SESSIONS is on{where}, but sessions are signed cookies.",
+                hint=Hints.LOGOUT_ALL_SESSIONS_UNSUPPORTED,
+                id=Codes.LOGOUT_ALL_SESSIONS_UNSUPPORTED,
+            )
+        )
     return errors
 
 

@@ -77,6 +77,58 @@ USERNAME_FROM_ATTRIBUTE = "attribute"
 USERNAME_FROM_SUBJECT = "subject"
 USERNAME_SOURCES = (USERNAME_FROM_EMAIL, USERNAME_FROM_ATTRIBUTE, USERNAME_FROM_SUBJECT)
 
+#: REFEDS MFA profile (https://refeds.org/profile/mfa): the AuthnContextClassRef of an MFA sign-in.
+REFEDS_MFA = "https://refeds.org/profile/mfa"
+#: Microsoft's "multiple authentication" claim: AD FS's AuthnContextClassRef for MFA, and the value
+#: Entra ID puts in the authnmethodsreferences attribute after an MFA sign-in.
+MICROSOFT_MFA = "http://schemas.microsoft.com/claims/multipleauthn"
+#: The attribute in which Entra ID (and AD FS) list the methods the person signed in with.
+AUTHN_METHODS_ATTRIBUTE = "http://schemas.microsoft.com/claims/authnmethodsreferences"
+#: Authentication contexts and methods that show multi-factor authentication, by default.
+DEFAULT_MFA_AUTHN_CONTEXTS: tuple[str, ...] = (REFEDS_MFA, MICROSOFT_MFA, "mfa")
+
+COMPARISONS = ("exact", "minimum", "better", "maximum")
+
+
+@dataclass(frozen=True)
+class RequiredAuthnContext:
+    """``REQUIRED_AUTHN_CONTEXT`` as typed data: the classes, and how a response is held to them.
+
+    saml_jit cannot rank authentication contexts it does not know, so the
+    classes are read weakest first and a response is accepted only with one of
+    them (fail closed): ``exact``, ``minimum`` and ``maximum`` accept any listed
+    class, ``better`` all but the first (weakest).
+    """
+
+    classes: tuple[str, ...]
+    comparison: str = "exact"
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return self.classes[1:] if self.comparison == "better" else self.classes
+
+
+def required_authn_context(value: Any) -> RequiredAuthnContext | None:
+    """A string, a list of class refs, or ``{"classes": [...], "comparison": ...}``; None: nothing required.
+
+    Raises ``ValueError`` for anything else (the system check ``saml_jit.E030`` reports it).
+    """
+    if value is None or isinstance(value, RequiredAuthnContext):
+        return value
+    comparison = "exact"
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"classes", "comparison"}
+        comparison = value.get("comparison", "exact")
+        value = value.get("classes")
+        if unknown or comparison not in COMPARISONS:
+            raise ValueError("REQUIRED_AUTHN_CONTEXT takes 'classes' and a comparison of " + ", ".join(COMPARISONS))
+    classes = (value,) if isinstance(value, str) else tuple(value or ())
+    if not classes or not all(isinstance(name, str) and name for name in classes):
+        raise ValueError("REQUIRED_AUTHN_CONTEXT needs at least one class reference (a non-empty string)")
+    if comparison == "better" and len(classes) < 2:
+        raise ValueError("REQUIRED_AUTHN_CONTEXT with 'better' needs a weaker class first and a stronger one after it")
+    return RequiredAuthnContext(classes, comparison)
+
 
 @dataclass(frozen=True)
 class IdPSettings:
@@ -167,6 +219,26 @@ class IdPSettings:
     #: signed with a certificate from its metadata.
     REQUIRE_SIGNED_LOGOUT: bool = True
 
+    # -- sessions and authentication context ---------------------------------
+    #: Seconds a Django session from this IdP lasts at most. The assertion's
+    #: SessionNotOnOrAfter always caps it too; the session ends at the
+    #: earliest of the two (and of Django's own SESSION_COOKIE_AGE). None: no cap of its own.
+    MAX_SESSION_AGE: int | None = None
+    #: Seconds an AuthnInstant may be old when saml_jit asked for ForceAuthn
+    #: (the step-up link): an older one is refused as ``stale_authn`` (saml2int SDP-SP13).
+    FORCE_AUTHN_MAX_AGE: int = 300
+    #: An IdP-initiated LogoutRequest ends every session the person holds from
+    #: this IdP, not only the browser's that received it.
+    LOGOUT_ALL_SESSIONS: bool = False
+    #: Sent as RequestedAuthnContext, and enforced on the response
+    #: (``authn_context_insufficient``). Never sent unless set: see the README.
+    REQUIRED_AUTHN_CONTEXT: RequiredAuthnContext | None = None
+    #: Privileged grants (staff, superuser, PRIVILEGED_GROUPS) only from an
+    #: assertion whose context shows MFA (MFA_AUTHN_CONTEXTS).
+    PRIVILEGES_REQUIRE_MFA: bool = False
+    #: AuthnContextClassRef values, and authnmethodsreferences values, that show MFA.
+    MFA_AUTHN_CONTEXTS: tuple[str, ...] = DEFAULT_MFA_AUTHN_CONTEXTS
+
     # -- SCIM ----------------------------------------------------------------
     #: The SCIM User attribute that equals this IdP's SAML subject for the
     #: same person ("externalId" or "userName"): it becomes the identity
@@ -245,6 +317,7 @@ _TUPLE_KEYS = (
     "STAFF_GROUPS",
     "SUPERUSER_GROUPS",
     "PRIVILEGED_GROUPS",
+    "MFA_AUTHN_CONTEXTS",
 )
 
 
@@ -269,9 +342,11 @@ def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     dormant = values.get("DORMANT_AFTER")
     if isinstance(dormant, timedelta):
         values["DORMANT_AFTER"] = dormant.days
-    ttl = values.get("PRIVILEGE_TTL")
-    if isinstance(ttl, timedelta):
-        values["PRIVILEGE_TTL"] = int(ttl.total_seconds())
+    for key in ("PRIVILEGE_TTL", "MAX_SESSION_AGE", "FORCE_AUTHN_MAX_AGE"):
+        if isinstance(values.get(key), timedelta):
+            values[key] = int(values[key].total_seconds())
+    if "REQUIRED_AUTHN_CONTEXT" in values:
+        values["REQUIRED_AUTHN_CONTEXT"] = required_authn_context(values["REQUIRED_AUTHN_CONTEXT"])
     return values
 
 

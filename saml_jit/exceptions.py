@@ -88,6 +88,19 @@ class Replayed(Rejected):
         super().__init__("replay", "This assertion was already used.")
 
 
+class AuthnContextRefused(Rejected):
+    """The IdP did not authenticate the person the way this site requires (``REQUIRED_AUTHN_CONTEXT``).
+
+    ``needed`` lists the accepted AuthnContextClassRef values: the error page
+    names them, so the person (or their helpdesk) knows what is missing.
+    Also raised for the IdP's own ``NoAuthnContext`` status.
+    """
+
+    def __init__(self, needed: tuple[str, ...] = (), message: str = "") -> None:
+        super().__init__("authn_context_insufficient", message or "The authentication context is insufficient.", 403)
+        self.needed = tuple(needed)
+
+
 class Denied(Refusal):
     """A validated assertion refused for a stated reason (by the mapping or the policy).
 
@@ -107,4 +120,4 @@ class Denied(Refusal):
         super().__init__(code, message, status=status, field=field, subject=subject)
 
 
-__all__ = ["Denied", "Refusal", "Rejected", "Replayed"]
+__all__ = ["AuthnContextRefused", "Denied", "Refusal", "Rejected", "Replayed"]

@@ -12,6 +12,14 @@ Pure: plain data in, a :class:`GroupPlan` out. The rules:
   ``ALLOW_SUPERUSER`` is on. Both are re-evaluated on every login.
 * Privileged grants (``PRIVILEGED_GROUPS``, and staff/superuser from SAML)
   expire ``PRIVILEGE_TTL`` seconds after the last login that asserted them.
+* With ``PRIVILEGES_REQUIRE_MFA``, privileges are granted or renewed only
+  from an assertion whose authentication context shows MFA
+  (``MFA_AUTHN_CONTEXTS``). A login without it is planned as if the
+  privileges were not asserted: nothing privileged is granted, and this
+  IdP's live privileged grants are taken back (privileges are withheld for
+  the sign-in, not kept until they expire: a password alone must not reach
+  them); the plan lists them in ``withheld``. A step-up login with MFA brings
+  them back.
 * A group overage (Entra ID's groups.link claim) leaves everything as it is:
   unknown groups are not "no groups".
 * Several IdPs may hold a grant for the same membership; it goes only when
@@ -27,6 +35,7 @@ from datetime import datetime, timedelta
 
 from .conf import IdPSettings
 from .mapping import Denied, Profile
+from .saml.authn import shows_mfa
 
 
 @dataclass(frozen=True, eq=True)
@@ -95,11 +104,17 @@ class GroupPlan:
     is_superuser: bool | None = None
     notes: list[str] = field(default_factory=list)
     overage: bool = False
+    #: Privileges asserted but withheld for want of MFA (``PRIVILEGES_REQUIRE_MFA``).
+    withheld: set[Target] = field(default_factory=set)
+    #: The authentication context the grants are made or renewed with (recorded on them).
+    granted_by: str = ""
 
     @property
     def diff(self) -> dict[str, object]:
         """The part of an event's diff that this plan contributes."""
         changes: dict[str, object] = {}
+        if self.withheld:
+            changes["privileges_withheld"] = sorted(str(target) for target in self.withheld)
         if self.add or self.remove:
             changes["groups"] = {"added": sorted(self.add), "removed": sorted(self.remove)}
         if self.is_staff is not None:
@@ -126,6 +141,8 @@ def without_privileges(plan: GroupPlan, settings: IdPSettings) -> GroupPlan:
         is_superuser=plan.is_superuser if plan.is_superuser is False else None,
         notes=[*plan.notes],
         overage=plan.overage,
+        withheld=set(plan.withheld),
+        granted_by=plan.granted_by,
     )
     if kept.grants != plan.grants:
         kept.notes.append("privileges withheld until the account is active")
@@ -193,8 +210,29 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
         plan.overage = True
         plan.notes.append("the IdP sent a group overage; groups and privileges left unchanged")
         return plan
+    plan.granted_by = granting_context(profile, settings)
     asserted = set(profile.groups)
-    wanted = django_groups(asserted, settings)
+    withhold = withholds_privileges(profile, settings)
+    wanted = _wanted_groups(plan, django_groups(asserted, settings), state, settings, withhold)
+    for name in sorted(wanted | {g for g in state.granted_here if isinstance(g, str)}):
+        change = _plan_target(plan, name, name in wanted, name in state.member_of, state, settings, now)
+        if change is True:
+            plan.add.add(name)
+        elif change is False:
+            plan.remove.add(name)
+    _plan_flags(plan, asserted, state, settings, now, withhold)
+    if plan.withheld:
+        plan.notes.append(MFA_NOTE)
+    return plan
+
+
+def _wanted_groups(
+    plan: GroupPlan, wanted: set[str], state: GroupState, settings: IdPSettings, withhold: bool
+) -> set[str]:
+    """The mapped groups this login asserts, less those withheld, held by a review or missing."""
+    if withhold:
+        plan.withheld = {name for name in wanted if is_privileged(name, settings)}
+        wanted -= plan.withheld
     held = wanted & {target for target in state.held if isinstance(target, str)}
     if held:
         wanted -= held
@@ -206,20 +244,49 @@ def plan_groups(profile: Profile, settings: IdPSettings, state: GroupState, now:
         elif missing:
             wanted -= missing
             plan.notes.append(f"{len(missing)} mapped group(s) do not exist and CREATE_GROUPS is off")
-    for name in sorted(wanted | {g for g in state.granted_here if isinstance(g, str)}):
-        change = _plan_target(plan, name, name in wanted, name in state.member_of, state, settings, now)
-        if change is True:
-            plan.add.add(name)
-        elif change is False:
-            plan.remove.add(name)
+    return wanted
+
+
+def _plan_flags(
+    plan: GroupPlan, asserted: set[str], state: GroupState, settings: IdPSettings, now: datetime, withhold: bool
+) -> None:
     wants_staff = bool(asserted & set(settings.STAFF_GROUPS)) and STAFF not in state.held
+    if wants_staff and withhold:
+        plan.withheld.add(STAFF)
+        wants_staff = False
     plan.is_staff = _plan_target(plan, STAFF, wants_staff, state.is_staff, state, settings, now)
     wants_superuser = bool(asserted & set(settings.SUPERUSER_GROUPS)) and SUPERUSER not in state.held
     if wants_superuser and not settings.ALLOW_SUPERUSER:
         plan.notes.append("superuser asserted but ALLOW_SUPERUSER is off")
         wants_superuser = False
+    if wants_superuser and withhold:
+        plan.withheld.add(SUPERUSER)
+        wants_superuser = False
     plan.is_superuser = _plan_target(plan, SUPERUSER, wants_superuser, state.is_superuser, state, settings, now)
-    return plan
+
+
+#: The login event's note when privileges were withheld for want of MFA.
+MFA_NOTE = "privileges withheld: the sign-in did not show multi-factor authentication (PRIVILEGES_REQUIRE_MFA)"
+
+
+def granting_context(profile: Profile, settings: IdPSettings) -> str:
+    """What a grant records as its authentication context: the AuthnContextClassRef, or the MFA method behind it.
+
+    Entra ID says "MFA" in authnmethodsreferences while its class stays
+    PasswordProtectedTransport: then the method is what granted.
+    """
+    context_class = profile.authn.context_class
+    mfa = settings.MFA_AUTHN_CONTEXTS
+    if not shows_mfa((context_class,), (), mfa):
+        method = next((name for name in profile.authn_methods if shows_mfa((), (name,), mfa)), None)
+        if method is not None:
+            return method
+    return context_class
+
+
+def withholds_privileges(profile: Profile, settings: IdPSettings) -> bool:
+    """``PRIVILEGES_REQUIRE_MFA`` is on and this sign-in's context does not show MFA."""
+    return settings.PRIVILEGES_REQUIRE_MFA and not profile.has_mfa(settings.MFA_AUTHN_CONTEXTS)
 
 
 def targets(grants: Iterable[tuple[str, str | None]]) -> frozenset[Target]:
@@ -239,5 +306,6 @@ __all__ = [
     "is_privileged",
     "plan_groups",
     "targets",
+    "withholds_privileges",
     "without_privileges",
 ]

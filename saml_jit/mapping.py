@@ -26,9 +26,10 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import EmailValidator
 
-from .conf import IdPSettings
+from .conf import AUTHN_METHODS_ATTRIBUTE, IdPSettings
 from .exceptions import Denied
-from .saml.data import AssertionData
+from .saml.authn import shows_mfa
+from .saml.data import AssertionData, Authn
 
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -80,6 +81,24 @@ class Profile:
     #: The IdP said "too many groups to list" (Entra ID overage): the groups
     #: are unknown, which is not the same as none.
     groups_overage: bool = False
+    #: How the person signed in at the IdP (the AuthnStatement).
+    authn: Authn = field(default_factory=Authn)
+    #: Authentication methods the IdP listed (Entra's authnmethodsreferences).
+    authn_methods: tuple[str, ...] = ()
+
+    def has_mfa(self, mfa_contexts: Iterable[str]) -> bool:
+        """Whether the AuthnContextClassRef or a listed method shows multi-factor authentication."""
+        return shows_mfa((self.authn.context_class,), self.authn_methods, mfa_contexts)
+
+    @property
+    def authn_record(self) -> dict[str, object]:
+        """What the login event records about the authentication (no personal data)."""
+        instant = self.authn.instant
+        return {
+            "context_class": self.authn.context_class[:AUTHN_METHOD_MAX_LENGTH],
+            "instant": instant.isoformat() if instant is not None else None,
+            "methods": list(self.authn_methods),
+        }
 
     @property
     def email(self) -> str:
@@ -265,6 +284,21 @@ def extract_groups(assertion: AssertionData, settings: IdPSettings) -> tuple[tup
     return tuple(dict.fromkeys(value for value in values if value)), overage_name is not None
 
 
+#: At most this many authentication methods are read, each at most this long.
+AUTHN_METHODS_MAX, AUTHN_METHOD_MAX_LENGTH = 16, 255
+
+
+def authn_methods(assertion: AssertionData) -> tuple[str, ...]:
+    """Entra's (and AD FS's) authnmethodsreferences values; odd ones (controls, overlong) are left out."""
+    _, values = assertion.lookup([AUTHN_METHODS_ATTRIBUTE])
+    kept = (
+        value
+        for value in values
+        if value and len(value) <= AUTHN_METHOD_MAX_LENGTH and not (_has_control(value) or _has_invisible(value))
+    )
+    return tuple(dict.fromkeys(kept))[:AUTHN_METHODS_MAX]
+
+
 def event_attributes(assertion: AssertionData, allowed: Iterable[str]) -> dict[str, list[str]]:
     """The allow-listed attributes, for storing on events."""
     kept: dict[str, list[str]] = {}
@@ -301,6 +335,8 @@ def build_profile(
         event_attributes=event_attributes(assertion, settings.EVENT_ATTRIBUTES),
         groups=groups,
         groups_overage=overage,
+        authn=assertion.authn,
+        authn_methods=authn_methods(assertion),
     )
 
 

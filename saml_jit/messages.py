@@ -74,6 +74,12 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     ),
     "replay": _("This sign-in was already used once. Go back to the site and sign in again."),
     "stale_response": _("Your sign-in is too old. Go back to the site and sign in again."),
+    "stale_authn": _(
+        "This site asked your identity provider to confirm it is you again, but it answered with an earlier sign-in. Sign in again from this site's sign-in page."
+    ),
+    "authn_context_insufficient": _(
+        "Your identity provider did not sign you in the way this site requires (listed below). Sign in again and complete every step it asks for, such as a second factor; if it keeps happening, ask your administrator to enable it for your account."
+    ),
     # -- logout messages ----------------------------------------------------
     "malformed_logout": _("The sign-out message could not be read. Close your browser to end your session."),
     "logout_unsigned": _(

@@ -27,6 +27,11 @@ Add it after ``AuthenticationMiddleware``::
         "saml_jit.middleware.GrantExpiryMiddleware",
     ]
 
+It also ends a session whose SAML sign-in has reached its end
+(``SessionNotOnOrAfter``, ``MAX_SESSION_AGE``; :mod:`saml_jit.sessions`)
+even where the session engine would not (signed cookies,
+``SESSION_EXPIRE_AT_BROWSER_CLOSE``).
+
 The session remembers when to look next: the user's next grant expiry, or
 ``RECHECK`` seconds from now, whichever is sooner (grants may come from a login
 in another browser). Until then a request costs no query; when a check is due,
@@ -49,7 +54,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from djangosaml2.middleware import SamlSessionMiddleware as Djangosaml2SessionMiddleware
 
-from . import refusals
+from . import refusals, sessions
 from .provisioning import grants
 
 #: Session key holding the ISO time of the next expiry check.
@@ -85,8 +90,12 @@ class GrantExpiryMiddleware:
         user_id = session.get(SESSION_KEY)
         if user_id is None:
             return
-        stored = session.get(SESSION_NEXT_CHECK)
         now = timezone.now()
+        if sessions.session_over(session, now):
+            # The IdP's SessionNotOnOrAfter or MAX_SESSION_AGE has passed (no query).
+            auth.logout(request)
+            return
+        stored = session.get(SESSION_NEXT_CHECK)
         if stored and datetime.fromisoformat(stored) > now:
             return
         expiry = grants.next_expiry(user_id)  # the one indexed query

@@ -26,6 +26,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 
 from . import events
 from .conf import app_settings
@@ -121,11 +122,31 @@ def answer(request: HttpRequest, refusal: Refusal, event: Any = None, *, pending
         "pending": pending or refusal.code == "pending_approval",
         "status": refusal.status,
         "fault": refusal.status >= 500,
+        # What the IdP must confirm (AuthnContextRefused): context classes, no personal data.
+        "needed": [(authn_label(name), name) for name in getattr(refusal, "needed", ())],
     }
     response = render(request, app_settings.ERROR_TEMPLATE, context, status=refusal.status)
     if refusal.status == 503:
         response["Retry-After"] = str(RETRY_AFTER)
     return response
+
+
+#: Readable names of well-known authentication contexts, for the error page.
+AUTHN_LABELS: dict[str, Any] = {
+    "https://refeds.org/profile/mfa": _("multi-factor authentication (REFEDS MFA)"),
+    "http://schemas.microsoft.com/claims/multipleauthn": _("multi-factor authentication (Microsoft)"),
+    "https://refeds.org/profile/sfa": _("single-factor authentication (REFEDS SFA)"),
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport": _("a password over a protected connection"),
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:X509": _("a certificate"),
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard": _("a smart card"),
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI": _("a smart card"),
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos": _("Windows (Kerberos) sign-in"),
+}
+
+
+def authn_label(class_ref: str) -> str:
+    """A person's name for an AuthnContextClassRef (the URI itself when it has none)."""
+    return str(AUTHN_LABELS.get(class_ref, class_ref))
 
 
 def new_reference() -> str:

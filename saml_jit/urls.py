@@ -11,6 +11,7 @@ from . import views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="saml2_login"),
+    path("step-up/", views.StepUpView.as_view(), name="saml2_step_up"),
     path("acs/", views.AssertionConsumerServiceView.as_view(), name="saml2_acs"),
     path("logout/", views.LogoutInitView.as_view(), name="saml2_logout"),
     path("ls/", views.LogoutView.as_view(), name="saml2_ls"),

@@ -11,6 +11,8 @@ answered 503 with the error page and a reference (:class:`ServerFaultMixin`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import saml2
@@ -19,21 +21,25 @@ from django.contrib import auth
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
 from djangosaml2.cache import IdentityCache, OutstandingQueriesCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_fallback_login_redirect_url, validate_referral_url
+from saml2.s_utils import sid
 
-from . import events, refusals
+from . import events, refusals, sessions
 from .backends import outcome_of
-from .conf import app_settings
-from .exceptions import Denied, Refusal, Rejected, Replayed
+from .conf import IdPSettings, app_settings
+from .exceptions import AuthnContextRefused, Denied, Refusal, Rejected, Replayed
 from .middleware import LOGIN_COMMITTED
 from .models import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
+from .provisioning.sessions import end_sessions_from
+from .saml import authn as saml_authn
 from .saml import logout as slo
-from .saml.assertions import from_response
+from .saml.assertions import authn_of, from_response
 from .saml.config import CachedSPConfigMixin
 from .saml.decryption import guarded_decryption
 from .saml.errors import classify
@@ -104,7 +110,7 @@ class AssertionConsumerServiceView(
         check_claimed_destination(inspection, acs_urls)
         idp = app_settings.for_idp(inspection.issuer)
         check_encryption(inspection, idp)
-        with guarded_decryption(client.sec, inspection, idp):
+        with guarded_decryption(client.sec, inspection, idp), _naming_needed(idp, saml_session, inspection):
             response = self.validate(client, saml_response, outstanding)
         verify_response(
             response,
@@ -116,9 +122,21 @@ class AssertionConsumerServiceView(
             max_age=app_settings.MAX_RESPONSE_AGE,
             skew=app_settings.CLOCK_SKEW,
         )
+        self.check_authn(saml_session, response)
         self.run_custom_validation(response)
         oq_cache.delete(response.session_id())
         return response
+
+    @staticmethod
+    def check_authn(saml_session: Any, response: Any) -> None:
+        """Hold the AuthnStatement to what this SP's request asked (ForceAuthn, context) and to the IdP's settings."""
+        try:
+            authn = authn_of(response.assertion)
+        except (TypeError, ValueError):
+            raise Rejected("invalid_response", "The AuthnStatement has an invalid instant.") from None
+        asked = saml_authn.asked_for(saml_session, response.in_response_to)
+        idp = app_settings.for_idp(response.issuer() or "")
+        saml_authn.check_authn(authn, asked, idp, skew=app_settings.CLOCK_SKEW, now=timezone.now())
 
     def run_custom_validation(self, response: Any) -> None:
         """djangosaml2's ``custom_validation`` hook; anything it raises is a rejection."""
@@ -161,6 +179,14 @@ class AssertionConsumerServiceView(
         # Committed: from here on a fault is never reported as the person's (see SamlSessionMiddleware).
         setattr(request, LOGIN_COMMITTED, True)
         auth.login(request, user)
+        outcome = outcome_of(request)
+        sessions.remember_login(
+            request,
+            assertion,
+            app_settings.for_idp(assertion.idp_entity_id),
+            user=user,
+            privileges_withheld=outcome is not None and outcome.privileges_withheld,
+        )
         djangosaml2_views._set_subject_id(request.saml_session, session_info["name_id"])  # type: ignore[attr-defined]
         self.post_login_hook(request, user, session_info)
         self.customize_session(user, session_info)
@@ -194,6 +220,23 @@ class AssertionConsumerServiceView(
     def refuse(self, request: HttpRequest, refusal: Refusal, event: Any, pending: bool = False) -> HttpResponse:
         """The page for a refused login; override to customise (the event is already written)."""
         return refusals.answer(request, refusal, event, pending=pending)
+
+
+@contextmanager
+def _naming_needed(idp: IdPSettings, saml_session: Any, inspection: Inspection) -> Iterator[None]:
+    """The IdP's NoAuthnContext status, refused with the contexts this site accepts (for the error page)."""
+    try:
+        yield
+    except Rejected as rejection:
+        if rejection.code != "authn_context_insufficient" or isinstance(rejection, AuthnContextRefused):
+            raise
+        requests = saml_session.get(saml_authn.REQUESTS_KEY) or {}
+        asked = saml_authn.Asked.from_session_value(requests.get(inspection.in_response_to or ""))
+        context = asked.context or idp.REQUIRED_AUTHN_CONTEXT
+        needed = context.accepted if context is not None else ()
+        raise AuthnContextRefused(
+            needed, "The IdP answered NoAuthnContext: it could not authenticate as asked."
+        ) from None
 
 
 # -- single logout -------------------------------------------------------------
@@ -230,25 +273,40 @@ def _identity_subject(user: Any, idp_entity_id: str) -> str:
 
 
 def end_session(
-    request: HttpRequest, *, idp_entity_id: str, binding: str | None, initiated_by: str, local: bool = False
+    request: HttpRequest,
+    *,
+    idp_entity_id: str,
+    binding: str | None,
+    initiated_by: str,
+    local: bool = False,
+    everywhere: bool = False,
 ) -> None:
     """Log the person out here: the one ``logout`` event, the SAML subject forgotten, Django's logout.
 
     The event's ``diff`` says how: ``binding`` (``redirect``, ``post``, or
     None when no IdP was told), ``initiated_by`` (``sp`` or ``idp``) and
     ``local`` (True when this session held no SAML sign-in to end at an IdP).
+    With ``everywhere`` (``LOGOUT_ALL_SESSIONS``) every other session the
+    person holds from that IdP ends too, and ``sessions_ended`` counts them.
     """
     user = getattr(request, "user", None)
     user = user if user is not None and user.is_authenticated else None
+    diff: dict[str, Any] = {
+        "binding": slo.BINDING_NAMES.get(binding or ""),
+        "initiated_by": initiated_by,
+        "local": local,
+    }
     # One transaction: with database sessions, no event for a logout whose session could not be ended.
     with transaction.atomic():
+        if everywhere and user is not None:
+            diff["sessions_ended"] = end_sessions_from(user, idp_entity_id)
         events.record(
             EventKind.LOGOUT,
             request=request,
             user=user,
             idp_entity_id=idp_entity_id[:ENTITY_ID_MAX_LENGTH],
             subject=_identity_subject(user, idp_entity_id)[:SUBJECT_MAX_LENGTH],
-            diff={"binding": slo.BINDING_NAMES.get(binding or ""), "initiated_by": initiated_by, "local": local},
+            diff=diff,
         )
         auth.logout(request)
     request.saml_session.pop("_saml2_subject_id", None)  # type: ignore[attr-defined]
@@ -308,7 +366,10 @@ class LogoutView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.Logout
         answer = slo.answer_logout_request(client, message, binding, relay_state, stored)
         state.sync()
         if answer.matched:
-            end_session(request, idp_entity_id=message.issuer, binding=binding, initiated_by="idp")
+            everywhere = app_settings.for_idp(message.issuer).LOGOUT_ALL_SESSIONS
+            end_session(
+                request, idp_entity_id=message.issuer, binding=binding, initiated_by="idp", everywhere=everywhere
+            )
         else:
             logger.warning("saml_jit logout request from idp=%s names another subject; none ended", message.issuer)
         return _http_answer(answer.http_info) if answer.http_info is not None else _logout_redirect()
@@ -350,7 +411,17 @@ class LogoutInitView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.Lo
 
 
 class LoginView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LoginView):
-    """djangosaml2's login view on the cached configuration, with saml_jit's error page."""
+    """djangosaml2's login view on the cached configuration, with saml_jit's error page.
+
+    The AuthnRequest carries a RequestedAuthnContext only for an IdP with
+    ``REQUIRED_AUTHN_CONTEXT`` (never by default: saml2int SDP-SP07, and
+    Entra ID refuses a context it does not support with AADSTS75011). What
+    it asked for is remembered in the SAML session under the request's ID,
+    and the ACS holds the answer to it (:mod:`saml_jit.saml.authn`).
+    """
+
+    #: A step-up login: ForceAuthn and the IdP's MFA contexts (:class:`StepUpView`).
+    step_up = False
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         idp = request.GET.get("idp")
@@ -359,10 +430,56 @@ class LoginView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LoginVi
             return self.unknown_idp(request, idp)
         return super().get(request, *args, **kwargs)  # type: ignore[no-any-return]
 
+    def should_prevent_auth(self, request: HttpRequest) -> bool:
+        # A step-up is for a person who is signed in already.
+        return not self.step_up and super().should_prevent_auth(request)  # type: ignore[no-any-return]
+
+    def load_sso_kwargs(self, sso_kwargs: dict[str, Any]) -> None:
+        """Name the request, ask for what this IdP needs, and remember what was asked."""
+        idp = app_settings.for_idp(self.selected_idp())
+        asked = self.asked(idp, bool(sso_kwargs.get("force_authn")))
+        if asked.force_authn:
+            sso_kwargs["force_authn"] = "true"
+        if asked.context is not None:
+            sso_kwargs["requested_authn_context"] = saml_authn.requested_authn_context(asked.context)
+        sso_kwargs["message_id"] = request_id = sid()
+        saml_authn.remember_request(self.request.saml_session, request_id, asked)  # type: ignore[attr-defined]
+
+    def asked(self, idp: IdPSettings, force_authn: bool) -> saml_authn.Asked:
+        if self.step_up:
+            return saml_authn.Asked(force_authn=True, context=saml_authn.mfa_context(idp), step_up=True)
+        return saml_authn.Asked(force_authn=force_authn, context=idp.REQUIRED_AUTHN_CONTEXT)
+
+    def selected_idp(self) -> str:
+        """The IdP djangosaml2 sends the request to: ``?idp=``, else the only one configured."""
+        chosen = self.request.GET.get("idp")
+        return chosen or next(iter(djangosaml2_views.available_idps(self.conf)), "")
+
     def unknown_idp(self, request: HttpRequest, idp: str) -> HttpResponse:
         """An IdP that is not in the metadata: one log line (djangosaml2 logs a traceback) and a 403 page."""
         logger.warning("saml_jit login for an IdP not in the metadata: %r", str(idp)[:200])
         return refusals.answer(request, Rejected("unknown_idp", "The IdP is not in this SP's metadata.", status=403))
+
+
+class StepUpView(LoginView):
+    """``step-up/``: sign in again at the same IdP with ForceAuthn and the MFA context, to get privileges back.
+
+    For a person whose privileges were withheld because their sign-in showed
+    no MFA (``PRIVILEGES_REQUIRE_MFA``; :func:`saml_jit.sessions.step_up_url`).
+    The IdP is the one this session signed in with (``?idp=`` otherwise).
+    The answer goes through the ACS like any login: with MFA, the privileges
+    come back; without, the person stays signed in without them.
+    """
+
+    step_up = True
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        idp = request.session.get(sessions.IDP) if hasattr(request, "session") else None
+        if idp and "idp" not in request.GET:
+            query = request.GET.copy()
+            query["idp"] = idp
+            request.GET = query  # type: ignore[assignment]  # a copy with the IdP added
+        return super().get(request, *args, **kwargs)
 
 
 class MetadataView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.MetadataView):

@@ -141,6 +141,7 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
         "message",
         "changes",
         "asserted_attributes",
+        "authn",
         "ip_address",
         "user_agent",
     )

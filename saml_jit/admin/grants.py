@@ -33,6 +33,7 @@ class GrantAdmin(NoAddChangeMixin, admin.ModelAdmin):
         "granted_at",
         "last_asserted_at",
         "assertion_id",
+        "authn_context",
         "expires_at",
     )
     actions = ["expire_now"]

@@ -23,6 +23,7 @@ from .review import (
     RolledUpDay,
 )
 from .scim import SCIM_VALUE_MAX_LENGTH, USER_USERNAME_INDEX, ScimClient, ScimGroup, ScimProfile, user_username_index
+from .sessions import SamlSession
 from .users import USER_EMAIL_INDEX, user_email_index, users_with_email
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "PendingAccount",
     "ProvisioningEvent",
     "RolledUpDay",
+    "SamlSession",
     "ScimClient",
     "ScimGroup",
     "ScimProfile",

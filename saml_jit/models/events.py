@@ -76,6 +76,9 @@ class ProvisioningEvent(models.Model):
     message = models.TextField(_("message"), blank=True)
     diff = models.JSONField(_("changes"), default=dict, blank=True)
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    #: How the person authenticated at the IdP, on SAML login events: the AuthnContextClassRef
+    #: (``context_class``), the AuthnInstant (``instant``) and Entra's authnmethodsreferences (``methods``).
+    authn = models.JSONField(_("authentication"), default=dict, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
     #: Who made the change when it was not the person signing in: the SCIM

@@ -47,6 +47,9 @@ class Grant(models.Model):
     last_asserted_at = models.DateTimeField(_("last asserted at"), default=timezone.now)
     assertion_id = models.CharField(_("last assertion ID"), max_length=255, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    #: The authentication context of the sign-in that last granted or renewed it: its AuthnContextClassRef,
+    #: or the authnmethodsreferences value that showed MFA ("" before saml_jit kept it).
+    authn_context = models.CharField(_("authentication context"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("grant")

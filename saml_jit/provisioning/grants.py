@@ -141,13 +141,17 @@ def _write_grants(
                 last_asserted_at=now,
                 assertion_id=profile.assertion_id,
                 expires_at=expires_at,
+                authn_context=plan.granted_by[:255],
             )
         )
     if new:
         Grant.objects.bulk_create(new)
     for expires_at, pks in refresh.items():
         Grant.objects.filter(pk__in=pks).update(
-            last_asserted_at=now, assertion_id=profile.assertion_id, expires_at=expires_at
+            last_asserted_at=now,
+            assertion_id=profile.assertion_id,
+            expires_at=expires_at,
+            authn_context=plan.granted_by[:255],
         )
 
 

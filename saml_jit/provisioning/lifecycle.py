@@ -291,11 +291,11 @@ def end_sessions(users: Sequence[Any], known: Mapping[str, Sequence[str]] | None
         if keys:
             ended[pk] = len(keys)
             doomed.extend(keys)
-    _delete_sessions(doomed)
+    delete_sessions(doomed)
     return ended
 
 
-def _delete_sessions(keys: list[str]) -> None:
+def delete_sessions(keys: list[str]) -> None:
     """Delete database sessions by key: a query per 500 (and for ``cached_db`` one cache call), not two per session."""
     if not keys:
         return

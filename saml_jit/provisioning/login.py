@@ -56,6 +56,8 @@ class Outcome:
     event: Any = None
     #: Reason code when the assertion itself was refused (a replay).
     rejection: str = ""
+    #: Privileges were asserted but withheld for want of MFA (a step-up brings them back).
+    privileges_withheld: bool = False
 
 
 def _context(assertion: AssertionData, request: HttpRequest | None) -> Context:
@@ -211,11 +213,19 @@ def _event(ctx: Context, profile: Profile, kind: str, user: Any, plan: Plan) -> 
         subject=profile.subject,
         assertion_id=profile.assertion_id,
         diff=plan.diff,
+        authn=profile.authn_record,
         message="; ".join(plan.notes),
-        reason_code="groups_overage" if plan.groups.overage else "",
+        reason_code=_reason_code(plan),
         attributes=profile.event_attributes,
     )
-    return Outcome(user=user, kind=kind, event=event)
+    return Outcome(user=user, kind=kind, event=event, privileges_withheld=bool(plan.groups.withheld))
+
+
+def _reason_code(plan: Plan) -> str:
+    """Why a successful login did less than it was asked: a group overage, or privileges withheld without MFA."""
+    if plan.groups.overage:
+        return "groups_overage"
+    return "mfa_required" if plan.groups.withheld else ""
 
 
 def preview(assertion: AssertionData) -> dict[str, Any]:

@@ -15,16 +15,39 @@ from typing import Any, cast
 from saml2.saml import SCM_BEARER
 from saml2.time_util import str_to_time
 
-from .data import AssertionData
+from .data import AssertionData, Authn
+
+
+def saml_datetime(value: str | None) -> datetime | None:
+    """An xs:dateTime as pysaml2 reads it, in UTC; None for no value."""
+    if not value:
+        return None
+    # pysaml2 is untyped: str_to_time() returns a struct_time for a non-empty value.
+    return datetime(*cast(time.struct_time, str_to_time(value))[:6], tzinfo=timezone.utc)
 
 
 def _not_on_or_after(assertion: Any) -> datetime | None:
     for confirmation in assertion.subject.subject_confirmation or []:
         data = confirmation.subject_confirmation_data
         if confirmation.method == SCM_BEARER and data is not None and data.not_on_or_after:
-            # pysaml2 is untyped: str_to_time() returns a struct_time for a non-empty value.
-            return datetime(*cast(time.struct_time, str_to_time(data.not_on_or_after))[:6], tzinfo=timezone.utc)
+            return saml_datetime(data.not_on_or_after)
     return None
+
+
+def authn_of(assertion: Any) -> Authn:
+    """The first AuthnStatement (a bearer SSO assertion carries one), as plain data."""
+    statements = assertion.authn_statement or []
+    if not statements:
+        return Authn()
+    statement = statements[0]
+    context = statement.authn_context
+    class_ref = context.authn_context_class_ref if context is not None else None
+    return Authn(
+        instant=saml_datetime(statement.authn_instant),
+        session_not_on_or_after=saml_datetime(statement.session_not_on_or_after),
+        context_class=((class_ref.text or "").strip() if class_ref is not None else ""),
+        session_index=statement.session_index or "",
+    )
 
 
 def _attributes(assertion: Any) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
@@ -58,6 +81,7 @@ def from_response(response: Any) -> AssertionData:
         duplicate_names=duplicates,
         not_on_or_after=_not_on_or_after(assertion),
         in_response_to=response.in_response_to,
+        authn=authn_of(assertion),
     )
 
 

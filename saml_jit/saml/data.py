@@ -12,6 +12,19 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
+class Authn:
+    """What the assertion's AuthnStatement said: when and how the person signed in at the IdP."""
+
+    #: AuthnInstant: when the IdP authenticated the person.
+    instant: datetime | None = None
+    #: SessionNotOnOrAfter: when the IdP wants the SP's session to end at the latest.
+    session_not_on_or_after: datetime | None = None
+    #: AuthnContextClassRef, as sent ("" when the statement had none).
+    context_class: str = ""
+    session_index: str = ""
+
+
+@dataclass(frozen=True)
 class AssertionData:
     """What a validated assertion said, as plain data.
 
@@ -29,6 +42,7 @@ class AssertionData:
     duplicate_names: frozenset[str] = frozenset()
     not_on_or_after: datetime | None = None
     in_response_to: str | None = None
+    authn: Authn = field(default_factory=Authn)
 
     def lookup(self, names: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
         """The first of ``names`` present (case-insensitively), with its values.

@@ -15,6 +15,7 @@ from saml2.response import (
     DecryptionFailed,
     IncorrectlySigned,
     StatusError,
+    StatusNoAuthnContext,
     UnsolicitedResponse,
     VerificationError,
 )
@@ -31,6 +32,8 @@ _REJECTIONS: tuple[tuple[tuple[type[BaseException], ...], str, int], ...] = (
     ((ResponseLifetimeExceed,), "expired", 400),
     ((ToEarly,), "not_yet_valid", 400),
     ((UnsolicitedResponse,), "unsolicited", 400),
+    # The IdP could not authenticate the person as the AuthnRequest asked (RequestedAuthnContext).
+    ((StatusNoAuthnContext,), "authn_context_insufficient", 403),
     ((StatusError,), "idp_status", 403),
     ((RequestVersionTooLow, RequestVersionTooHigh), "unsupported_version", 400),
     ((VerificationError,), "conditions_not_met", 400),

@@ -27,6 +27,7 @@ from saml2.saml import (
 from saml2.sigver import pre_encrypt_assertion, pre_signature_part
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
+from ..conf import AUTHN_METHODS_ATTRIBUTE
 from .encryption import DEFAULT_ENCRYPTION, Encryption
 
 __all__ = ["Moment", "ResponseSpec", "Signer", "build_response", "serialise", "spec_with"]
@@ -37,6 +38,7 @@ _NAME_FORMATS = {
     "unspecified": NAME_FORMAT_UNSPECIFIED,
 }
 _AUTHN_CONTEXT_PPT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+_AUTHN_DECL_REF = "https://idp.example/authn/declaration"
 
 Moment = dt.datetime | int | float | None
 
@@ -148,7 +150,16 @@ class ResponseSpec:
     now: Moment = None
     lifetime: int = 300
     #: Seconds until the AuthnStatement's SessionNotOnOrAfter; None: none.
+    #: Counted from ``now`` (negative: the IdP session has already ended).
     session_lifetime: int | None = 8 * 3600
+    #: The AuthnStatement's AuthnContextClassRef (e.g. REFEDS MFA); None sends an
+    #: AuthnContextDeclRef instead (the schema wants one of the two), so no class at all.
+    authn_context: str | None = _AUTHN_CONTEXT_PPT
+    #: The AuthnInstant (same forms as ``now``; negative seconds: an earlier sign-in at the IdP).
+    #: None: the issue instant.
+    authn_instant: Moment = None
+    #: Entra's ``authnmethodsreferences`` values, sent as that attribute (e.g. ``MICROSOFT_MFA``).
+    authn_methods: tuple[str, ...] = ()
     sign_response: bool = True
     sign_assertion: bool = True
     #: Signs with another key (the certificate in KeyInfo is
@@ -238,16 +249,30 @@ def _conditions(spec: ResponseSpec, issue_instant: dt.datetime) -> saml.Conditio
 def _authn_statement(spec: ResponseSpec, issue_instant: dt.datetime) -> saml.AuthnStatement:
     lifetime = spec.session_lifetime
     session_end = _saml_time(issue_instant + dt.timedelta(seconds=lifetime)) if lifetime else None
+    authn_instant = issue_instant if spec.authn_instant is None else _moment(spec.authn_instant)
+    if spec.authn_context is not None:
+        context = saml.AuthnContext(authn_context_class_ref=saml.AuthnContextClassRef(text=spec.authn_context))
+    else:
+        context = saml.AuthnContext(authn_context_decl_ref=saml.AuthnContextDeclRef(text=_AUTHN_DECL_REF))
     return saml.AuthnStatement(
-        authn_instant=_saml_time(issue_instant),
+        authn_instant=_saml_time(authn_instant),
         session_index=sid(),
         session_not_on_or_after=session_end,
-        authn_context=saml.AuthnContext(authn_context_class_ref=saml.AuthnContextClassRef(text=_AUTHN_CONTEXT_PPT)),
+        authn_context=context,
     )
 
 
+def _with_authn_methods(spec: ResponseSpec) -> Any:
+    """The attributes, plus Entra's authnmethodsreferences when ``authn_methods`` asks for it."""
+    if not spec.authn_methods:
+        return spec.attributes or {}
+    attributes = spec.attributes or {}
+    pairs = list(attributes.items() if isinstance(attributes, Mapping) else attributes)
+    return [*pairs, (AUTHN_METHODS_ATTRIBUTE, list(spec.authn_methods))]
+
+
 def _assertion(spec: ResponseSpec, idp_entity_id: str, issue_instant: dt.datetime) -> saml.Assertion:
-    statement = _attribute_statement(spec.attributes or {}, spec.name_format, spec.friendly_names)
+    statement = _attribute_statement(_with_authn_methods(spec), spec.name_format, spec.friendly_names)
     return saml.Assertion(
         id=spec.assertion_id or sid(),
         version="2.0",

@@ -1,4 +1,4 @@
-"""Delete provisioning events past your retention period."""
+"""Delete provisioning events past your retention period, and session index rows past their session's end."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from saml_jit.models import ProvisioningEvent
+from saml_jit.models import ProvisioningEvent, SamlSession
 from saml_jit.provisioning.replay import guard_window
 
 
 class Command(BaseCommand):
     help = (
         "Delete provisioning events older than --events-days N (your retention period). Events young enough "
-        "to still guard their assertion against a replay are always kept."
+        "to still guard their assertion against a replay are always kept. Always deletes the session index rows "
+        "(LOGOUT_ALL_SESSIONS) of sessions that have ended."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
 
     def handle(self, *args: Any, events_days: int | None = None, dry_run: bool = False, **options: Any) -> None:
+        self.prune_sessions(dry_run)
         if events_days is None:
             self.stdout.write("Nothing to do: give --events-days N to delete events older than N days.")
             return
@@ -37,3 +39,11 @@ class Command(BaseCommand):
         else:
             deleted, _ = old.delete()
             self.stdout.write(f"{deleted} event(s) older than {events_days} days deleted.")
+
+    def prune_sessions(self, dry_run: bool) -> None:
+        """Index rows of ended sessions: nothing is left to end (a login writes them, never deletes them)."""
+        ended = SamlSession.objects.filter(expires_at__lte=timezone.now())
+        count = ended.count() if dry_run else ended.delete()[0]
+        if count:
+            verb = "would be deleted" if dry_run else "deleted"
+            self.stdout.write(f"{count} session index row(s) of ended sessions {verb}.")
