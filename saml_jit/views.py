@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import saml2
@@ -312,6 +313,37 @@ def end_session(
     request.saml_session.pop("_saml2_subject_id", None)  # type: ignore[attr-defined]
 
 
+def end_sessions_of_subject(request: HttpRequest, subject: str, *, idp_entity_id: str, binding: str) -> bool:
+    """End every indexed session of the person bound to (IdP, ``subject``); False when nobody is.
+
+    The browser that carried the request keeps its own session (it is not
+    theirs); the one ``logout`` event names the person, with
+    ``session_here: False``.
+    """
+    identity = (
+        FederatedIdentity.objects.filter(idp_entity_id=idp_entity_id, subject=subject).select_related("user").first()
+    )
+    if identity is None:
+        return False
+    diff = {
+        "binding": slo.BINDING_NAMES.get(binding),
+        "initiated_by": "idp",
+        "local": False,
+        "session_here": False,
+    }
+    with transaction.atomic():
+        diff["sessions_ended"] = end_sessions_from(identity.user, idp_entity_id)
+        events.record(
+            EventKind.LOGOUT,
+            request=request,
+            user=identity.user,
+            idp_entity_id=idp_entity_id[:ENTITY_ID_MAX_LENGTH],
+            subject=subject[:SUBJECT_MAX_LENGTH],
+            diff=diff,
+        )
+    return True
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class LogoutView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.LogoutView):
     """djangosaml2's single-logout endpoint (``ls/``, ``ls/post/``), with the same rules on both bindings.
@@ -334,15 +366,19 @@ class LogoutView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.Logout
             message = slo.read_logout_message(data, binding, app_settings.MAX_RESPONSE_SIZE)
             issuer = message.issuer
             state, client = self.get_state_client(request)
-            self.verify(request, client, message, binding)
+            signed = self.verify(request, client, message, binding)
             if message.is_request:
-                return self.logout_requested(request, client, state, message, binding, data.get("RelayState", ""))
+                relay_state = data.get("RelayState", "")
+                return self.logout_requested(request, client, state, message, binding, relay_state, signed=signed)
             return self.logout_answered(request, client, state, message, binding)
         except Rejected as rejection:
             return self.refuse(request, rejection, refusals.record(rejection, request=request, idp_entity_id=issuer))
 
-    def verify(self, request: HttpRequest, client: Any, message: slo.LogoutMessage, binding: str) -> None:
-        """Issuer known, recent, and signed with its metadata certificates (unless not required); or Rejected."""
+    def verify(self, request: HttpRequest, client: Any, message: slo.LogoutMessage, binding: str) -> bool:
+        """Issuer known, recent, and signed with its metadata certificates (unless not required); or Rejected.
+
+        Returns whether a signature was verified (False: unsigned, and allowed unsigned).
+        """
         metadata = client.config.metadata
         if not message.issuer or not _is_known_idp(client.config, message.issuer, unsure=False):
             raise Rejected("unknown_issuer", "The logout message names no IdP of this SP's metadata.", status=403)
@@ -352,25 +388,46 @@ class LogoutView(ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.Logout
         if binding == saml2.BINDING_HTTP_POST:
             if required or message.signed:
                 slo.verify_post_signature(message, client.sec, settings_for_idp.ALLOW_SHA1)
-            return
+                return True
+            return False
         query = request.META.get("QUERY_STRING", "")
         if required or slo.is_redirect_signed(query):
             certificates = [cert for _, cert in metadata.certs(message.issuer, "idpsso", use="signing")]
             slo.verify_redirect_signature(query, certificates, settings_for_idp.ALLOW_SHA1)
+            return True
+        return False
 
     def logout_requested(
-        self, request: HttpRequest, client: Any, state: Any, message: slo.LogoutMessage, binding: str, relay_state: str
+        self,
+        request: HttpRequest,
+        client: Any,
+        state: Any,
+        message: slo.LogoutMessage,
+        binding: str,
+        relay_state: str,
+        *,
+        signed: bool = False,
     ) -> HttpResponse:
-        """IdP-initiated: end the session if the request names its subject; answer the IdP either way."""
+        """IdP-initiated: end the session if the request names its subject; answer the IdP either way.
+
+        With ``LOGOUT_ALL_SESSIONS``, a *signed* request naming someone this
+        browser is not signed in as still ends that person's sessions from
+        the IdP (the IdP may send it through any browser of theirs, or one
+        that has none here). Never for an unsigned one: a page could make
+        any browser send it.
+        """
         stored = djangosaml2_views._get_subject_id(request.saml_session)  # type: ignore[attr-defined]
-        answer = slo.answer_logout_request(client, message, binding, relay_state, stored)
+        everywhere = app_settings.for_idp(message.issuer).LOGOUT_ALL_SESSIONS
+        elsewhere = None
+        if everywhere and signed:
+            elsewhere = partial(end_sessions_of_subject, request, idp_entity_id=message.issuer, binding=binding)
+        answer = slo.answer_logout_request(client, message, binding, relay_state, stored, elsewhere)
         state.sync()
         if answer.matched:
-            everywhere = app_settings.for_idp(message.issuer).LOGOUT_ALL_SESSIONS
             end_session(
                 request, idp_entity_id=message.issuer, binding=binding, initiated_by="idp", everywhere=everywhere
             )
-        else:
+        elif not answer.ended_elsewhere:
             logger.warning("saml_jit logout request from idp=%s names another subject; none ended", message.issuer)
         return _http_answer(answer.http_info) if answer.http_info is not None else _logout_redirect()
 

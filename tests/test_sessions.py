@@ -242,6 +242,60 @@ def test_logout_all_sessions_ends_every_session_from_the_idp(crypto_backend, set
     assert not SamlSession.objects.exists()
 
 
+def logout_status(response) -> str:
+    """The innermost StatusCode of the LogoutResponse the SP sent back (HTTP-Redirect or the POST form)."""
+    if response.status_code == 302:
+        xml = decode_base64_and_inflate(parse_qs(urlparse(response["Location"]).query)["SAMLResponse"][0])
+    else:
+        encoded = re.search(rb'name="SAMLResponse" value="([^"]+)"', response.content).group(1)
+        xml = base64.b64decode(encoded)
+    code = samlp.logout_response_from_string(xml).status.status_code
+    while code.status_code is not None:
+        code = code.status_code
+    return code.value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("binding", [REDIRECT, POST])
+def test_a_signed_request_through_another_browser_ends_the_persons_sessions(crypto_backend, settings, binding):
+    idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
+    first, second = signed_in_browsers(2)
+    person_id = int(signed_in_user(first))
+    bystander = Browser(Client())  # signed in as nobody here: the IdP's page reached another browser
+    response = send(bystander, binding, logout_request(binding))
+    assert logout_status(response) == "urn:oasis:names:tc:SAML:2.0:status:Success"
+    assert [signed_in_user(first), signed_in_user(second)] == [None, None]
+    [event] = ProvisioningEvent.objects.filter(kind=EventKind.LOGOUT)
+    assert event.user_id == person_id and event.subject == SUBJECT
+    assert event.diff == {
+        "binding": binding,
+        "initiated_by": "idp",
+        "local": False,
+        "session_here": False,
+        "sessions_ended": 2,
+    }
+
+
+@pytest.mark.django_db
+def test_an_unsigned_request_through_another_browser_ends_nothing(crypto_backend, settings):
+    idp_settings(settings, LOGOUT_ALL_SESSIONS=True, REQUIRE_SIGNED_LOGOUT=False)
+    first, second = signed_in_browsers(2)
+    response = send(Browser(Client()), REDIRECT, logout_request(REDIRECT, sign=False))
+    assert logout_status(response) == "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
+    assert signed_in_user(first) is not None and signed_in_user(second) is not None
+    assert not ProvisioningEvent.objects.filter(kind=EventKind.LOGOUT).exists()
+
+
+@pytest.mark.django_db
+def test_a_request_naming_nobody_known_ends_nothing(crypto_backend, settings):
+    idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
+    [first] = signed_in_browsers(1)
+    response = send(Browser(Client()), POST, logout_request(POST, name_id="someone-else"))
+    assert logout_status(response) == "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
+    assert signed_in_user(first) is not None
+    assert not ProvisioningEvent.objects.filter(kind=EventKind.LOGOUT).exists()
+
+
 @pytest.mark.django_db
 def test_by_default_only_the_browser_that_got_the_request_is_signed_out(crypto_backend):
     first, second = signed_in_browsers(2)

@@ -400,6 +400,8 @@ class LogoutAnswer:
     matched: bool
     #: How to answer the IdP (a redirect or a POST form); None when it has no usable endpoint.
     http_info: dict[str, Any] | None
+    #: ``elsewhere`` ended the named person's sessions (this browser held none of theirs).
+    ended_elsewhere: bool = False
 
 
 def _parsed_request(client: Any, message: LogoutMessage, binding: str) -> Any:
@@ -435,19 +437,32 @@ def _bound_response(client: Any, request: Any, binding: str, relay_state: str, s
 
 
 def answer_logout_request(
-    client: Any, message: LogoutMessage, binding: str, relay_state: str, stored: Any
+    client: Any,
+    message: LogoutMessage,
+    binding: str,
+    relay_state: str,
+    stored: Any,
+    elsewhere: Callable[[str], bool] | None = None,
 ) -> LogoutAnswer:
     """Decide on a verified LogoutRequest and build the LogoutResponse for the IdP.
 
     ``stored`` is the NameID this session signed in with (None when it holds
-    none). Only a request naming it, from the IdP it came from, ends the
-    session (and is answered Success); any other is answered UnknownPrincipal.
+    none). A request naming it, from the IdP it came from, ends the session
+    (answered Success). Otherwise ``elsewhere``, when given, is asked to end
+    the sessions of the subject the request names (the caller decides
+    whether it may, and whether it knows that person): Success when it did,
+    else UnknownPrincipal.
     """
     request = _parsed_request(client, message, binding)
     matched = same_subject(request.name_id, stored) and message.issuer in issuers_of(client, stored)
+    ended_elsewhere = False
     if matched:
         forget(client, stored)
+    elif elsewhere is not None and request.name_id is not None and (request.name_id.text or "").strip():
+        ended_elsewhere = elsewhere(request.name_id.text.strip())
+    if matched or ended_elsewhere:
         status = success_status_factory()
     else:
         status = status_message_factory("Unknown principal", STATUS_UNKNOWN_PRINCIPAL)
-    return LogoutAnswer(matched=matched, http_info=_bound_response(client, request, binding, relay_state, status))
+    http_info = _bound_response(client, request, binding, relay_state, status)
+    return LogoutAnswer(matched=matched, http_info=http_info, ended_elsewhere=ended_elsewhere)
