@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from djangosaml2 import views as djangosaml2_views
@@ -71,7 +71,31 @@ class ServerFaultMixin:
 class AssertionConsumerServiceView(
     ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView
 ):
-    """djangosaml2's ACS with saml_jit's evidence and error handling."""
+    """djangosaml2's ACS with saml_jit's evidence and error handling.
+
+    A GET (djangosaml2 answers it with an empty 405) gets a page saying what
+    this address is for (:meth:`get`).
+    """
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """405 with a page: a bare GET is a navigation (no event); a SAMLResponse in the query is bad input.
+
+        SAML responses arrive by HTTP-POST only (the ACS publishes no
+        HTTP-Redirect binding), so a ``SAMLResponse`` in a query string is a
+        misconfigured IdP or a pasted link: one ``rejected`` event
+        (``response_in_query``), never parsed beyond its claimed issuer.
+        """
+        saml_response = request.GET.get("SAMLResponse", "")
+        if saml_response:
+            detail = "A SAMLResponse came by GET; the ACS accepts HTTP-POST only."
+            rejection = Rejected("response_in_query", detail, status=405)
+            event = refusals.record(rejection, request=request, idp_entity_id=claimed_issuer(saml_response))
+            response = self.refuse(request, rejection, event)
+        else:
+            context = {"try_again_url": refusals.try_again_url(request), "home_url": refusals.home_url()}
+            response = render(request, "saml_jit/acs.html", context, status=405)
+        response["Allow"] = "POST"
+        return response
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         saml_response = request.POST.get("SAMLResponse", "")
