@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ..conf import app_settings
 from ..models import FederatedIdentity, ProvisioningEvent
 from ..review.exports import FORMATS
-from .common import ReadOnlyAdminMixin, pretty_json
+from .common import ReadOnlyAdminMixin, SecondsMixin, idp_label, pretty_json, shortened
 from .exports import EXPORT_PARAM, csv_export, event_export, export_links, json_lines_export, without_export
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
 from .review import mark_reviewed
@@ -101,15 +101,15 @@ class EventDisplayMixin:
 
 
 @admin.register(ProvisioningEvent)
-class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ProvisioningEventAdmin(SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "created_at",
         "kind",
         "source",
         "username",
-        "idp_entity_id",
-        "subject",
+        "idp",
+        "short_subject",
         "reason_code",
         "actor",
     )
@@ -148,6 +148,16 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("saml_jit.review_access")
+
+    # Long entity IDs and subjects (URLs, GUIDs, pairwise IDs) would squeeze
+    # the reason and the actor off a 1280-pixel screen: short, whole in the title.
+    @admin.display(description=_("identity provider"), ordering="idp_entity_id")
+    def idp(self, obj: ProvisioningEvent) -> str:
+        return idp_label(obj.idp_entity_id)
+
+    @admin.display(description=_("subject"), ordering="subject")
+    def short_subject(self, obj: ProvisioningEvent) -> str:
+        return shortened(obj.subject)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)

@@ -10,11 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Grant
 from ..provisioning.grants import expire_grants
-from .common import NoAddChangeMixin
+from .common import NoAddChangeMixin, SecondsMixin
 
 
 @admin.register(Grant)
-class GrantAdmin(NoAddChangeMixin, admin.ModelAdmin):
+class GrantAdmin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
     """Grants are reviewed here; "expire now" takes one away at once.
 
     Deleting a grant row instead releases the membership to manual management:

@@ -9,11 +9,11 @@ from django.http import HttpRequest
 
 from ..models import FederatedIdentity
 from ..provisioning import accounts
-from .common import NoAddChangeMixin
+from .common import NoAddChangeMixin, SecondsMixin
 
 
 @admin.register(FederatedIdentity)
-class FederatedIdentityAdmin(NoAddChangeMixin, admin.ModelAdmin):
+class FederatedIdentityAdmin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
     """Identities can be reviewed and removed (unbinding), never edited."""
 
     list_display = ("subject", "idp_entity_id", "user", "bound_at", "first_asserted_at", "last_asserted_at")
