@@ -11,6 +11,7 @@ answered 503 with the error page and a reference (:class:`ServerFaultMixin`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import saml2
@@ -67,6 +68,59 @@ class ServerFaultMixin:
         return "session_unavailable" if getattr(request, LOGIN_COMMITTED, False) else "service_unavailable"
 
 
+def pysaml2_validate(client: Any, saml_response: str, outstanding: dict[str, Any]) -> Any:
+    """pysaml2's own validation; its many exception types become one :class:`Rejected` each."""
+    try:
+        response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
+    except Exception as exc:  # pysaml2 raises many unrelated types
+        code, status = classify(exc)
+        raise Rejected(code, type(exc).__name__, status) from exc
+    if response is None or response.assertion is None:
+        # Stock djangosaml2 crashes on this (a wrong Destination, a stale
+        # IssueInstant, an undecryptable assertion…).
+        raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
+    return response
+
+
+def validate_response(
+    client: Any,
+    saml_response: str,
+    inspection: Inspection,
+    outstanding: dict[str, Any],
+    *,
+    validate: Callable[[Any, str, dict[str, Any]], Any] = pysaml2_validate,
+) -> Any:
+    """The ACS's whole check of one response: pysaml2's, then saml_jit's stricter ones; raise :class:`Rejected`.
+
+    ``outstanding`` are the requests this browser sent (request ID -> where
+    it came from). Shared by the ACS and the admin's dry run, which checks a
+    pasted response exactly as a login would, minus the browser session.
+    """
+    conf = client.config
+    # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
+    # IdP, and only for responses that do not claim to answer a request.
+    client.allow_unsolicited = (
+        inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
+    )
+    acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
+    check_claimed_destination(inspection, acs_urls)
+    idp = app_settings.for_idp(inspection.issuer)
+    check_encryption(inspection, idp)
+    with guarded_decryption(client.sec, inspection, idp):
+        response = validate(client, saml_response, outstanding)
+    verify_response(
+        response,
+        inspection,
+        outstanding=outstanding,
+        acs_urls=acs_urls,
+        sp_entity_id=conf.entityid,
+        settings_for=app_settings.for_idp,
+        max_age=app_settings.MAX_RESPONSE_AGE,
+        skew=app_settings.CLOCK_SKEW,
+    )
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class AssertionConsumerServiceView(
     ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView
@@ -119,27 +173,7 @@ class AssertionConsumerServiceView(
         oq_cache = OutstandingQueriesCache(saml_session)
         oq_cache.sync()
         outstanding = oq_cache.outstanding_queries()
-        # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
-        # IdP, and only for responses that do not claim to answer a request.
-        client.allow_unsolicited = (
-            inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
-        )
-        acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
-        check_claimed_destination(inspection, acs_urls)
-        idp = app_settings.for_idp(inspection.issuer)
-        check_encryption(inspection, idp)
-        with guarded_decryption(client.sec, inspection, idp):
-            response = self.validate(client, saml_response, outstanding)
-        verify_response(
-            response,
-            inspection,
-            outstanding=outstanding,
-            acs_urls=acs_urls,
-            sp_entity_id=conf.entityid,
-            settings_for=app_settings.for_idp,
-            max_age=app_settings.MAX_RESPONSE_AGE,
-            skew=app_settings.CLOCK_SKEW,
-        )
+        response = validate_response(client, saml_response, inspection, outstanding, validate=self.validate)
         self.run_custom_validation(response)
         oq_cache.delete(response.session_id())
         return response
@@ -154,16 +188,7 @@ class AssertionConsumerServiceView(
     @staticmethod
     def validate(client: Any, saml_response: str, outstanding: dict[str, Any]) -> Any:
         """pysaml2's own validation; its many exception types become one :class:`Rejected` each."""
-        try:
-            response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
-        except Exception as exc:  # pysaml2 raises many unrelated types
-            code, status = classify(exc)
-            raise Rejected(code, type(exc).__name__, status) from exc
-        if response is None or response.assertion is None:
-            # Stock djangosaml2 crashes on this (a wrong Destination, a stale
-            # IssueInstant, an undecryptable assertion…).
-            raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
-        return response
+        return pysaml2_validate(client, saml_response, outstanding)
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
         session_info = response.session_info()
