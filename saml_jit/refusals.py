@@ -121,7 +121,8 @@ def home_url() -> str:
         return "/"
 
 
-def _is_metadata_idp(request: HttpRequest, entity_id: str) -> bool:
+def is_metadata_idp(request: HttpRequest | None, entity_id: str) -> bool:
+    """Whether the SP's metadata describes ``entity_id`` as an IdP (False when it cannot be read)."""
     try:
         return "idpsso_descriptor" in get_sp_config(request).metadata[entity_id]
     except Exception:  # unknown (KeyError), or the configuration itself failing: no IdP to name
@@ -134,7 +135,7 @@ def try_again_url(request: HttpRequest, idp_entity_id: str = "") -> str:
         login = reverse("saml2_login")
     except NoReverseMatch:
         return ""
-    if idp_entity_id and _is_metadata_idp(request, idp_entity_id):
+    if idp_entity_id and is_metadata_idp(request, idp_entity_id):
         return f"{login}?{urlencode({'idp': idp_entity_id})}"
     return login
 

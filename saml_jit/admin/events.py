@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,7 @@ from ..conf import app_settings
 from ..models import FederatedIdentity, ProvisioningEvent
 from ..review.exports import FORMATS
 from .common import ReadOnlyAdminMixin, SecondsMixin, idp_label, pretty_json, shortened
+from .dry_run import DryRunMixin, has_dry_run_permission
 from .exports import EXPORT_PARAM, csv_export, event_export, export_links, json_lines_export, without_export
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
 from .review import mark_reviewed
@@ -101,7 +103,7 @@ class EventDisplayMixin:
 
 
 @admin.register(ProvisioningEvent)
-class ProvisioningEventAdmin(SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ProvisioningEventAdmin(DryRunMixin, SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "created_at",
@@ -179,7 +181,9 @@ class ProvisioningEventAdmin(SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin
         if EXPORT_PARAM in request.GET:
             return self.export_filtered(request)
         links = export_links(request.GET) if self.has_view_permission(request) else []
-        return super().changelist_view(request, {**(extra_context or {}), "export_links": links})
+        dry_run_url = reverse("admin:saml_jit_provisioningevent_dry_run") if has_dry_run_permission(request) else ""
+        context = {**(extra_context or {}), "export_links": links, "dry_run_url": dry_run_url}
+        return super().changelist_view(request, context)
 
     def export_filtered(self, request: HttpRequest) -> HttpResponseBase:
         """The whole filtered, searched changelist result (every page), streamed."""
