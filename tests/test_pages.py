@@ -151,3 +151,22 @@ def test_garbage_by_get_is_still_one_event_and_no_500(client):
     response = client.get(reverse("saml2_acs"), {"SAMLResponse": "%%% not base64 <x>"})
     assert response.status_code == 405
     assert ProvisioningEvent.objects.get().idp_entity_id == ""
+
+
+def request_lines(caplog) -> list[str]:
+    return [r.name for r in caplog.records if r.name.startswith(("saml_jit", "django."))]
+
+
+def test_a_login_is_logged_once(browser, caplog):
+    caplog.set_level(logging.INFO)
+    assert browser.login().status_code == 302
+    assert request_lines(caplog) == ["saml_jit.events"]  # "saml_jit event N kind=created idp=…"
+
+
+def test_a_bare_get_on_the_acs_is_one_line_and_a_response_by_get_one_too(client, caplog):
+    caplog.set_level(logging.INFO)
+    client.get(reverse("saml2_acs"))
+    assert request_lines(caplog) == ["django.request"]  # Method Not Allowed: /saml2/acs/
+    caplog.clear()
+    client.get(reverse("saml2_acs"), {"SAMLResponse": "bm90IGEgcmVzcG9uc2U="})
+    assert request_lines(caplog) == ["saml_jit.refusals"]
