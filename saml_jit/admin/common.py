@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 #: Every timestamp in saml_jit's admin (local time): events seconds apart must not look simultaneous,
 #: and an auditor matches them against log lines.
@@ -56,6 +57,16 @@ def timestamp(value: datetime | None) -> str | None:
     return date_format(timezone.localtime(value) if timezone.is_aware(value) else value, TIMESTAMP_FORMAT)
 
 
+def timestamp_html(value: datetime | None) -> str | None:
+    """:func:`timestamp` in a ``<time>`` element that wraps only between the date and the time."""
+    text = timestamp(value)
+    if value is None or text is None:
+        return None
+    day, _, clock = text.partition(" ")
+    part = '<span style="white-space:nowrap">{}</span>'
+    return format_html(f'<time datetime="{{}}">{part} {part}</time>', value.isoformat(), day, clock)
+
+
 def shortened(value: str, limit: int = SHORT_LENGTH) -> str:
     """``value`` cut to ``limit`` characters with an ellipsis; the whole value in the title (a tooltip)."""
     if not value:
@@ -73,6 +84,14 @@ def idp_label(entity_id: str) -> str:
     if not host:
         return shortened(entity_id)
     return format_html('<span title="{}">{}</span>', entity_id, host)
+
+
+class CompactColumnsMixin:
+    """An ``idp`` column: the IdP's host, the whole entity ID in its tooltip."""
+
+    @admin.display(description=_("identity provider"), ordering="idp_entity_id")
+    def idp(self, obj: Any) -> str:
+        return idp_label(obj.idp_entity_id)
 
 
 _columns: dict[tuple[type[models.Model], str], Callable[[Any], str | None]] = {}
@@ -102,7 +121,7 @@ def with_seconds(model: type[models.Model], name: Any) -> Any:
 
         @admin.display(description=field.verbose_name, ordering=name)
         def column(obj: Any) -> str | None:
-            return timestamp(getattr(obj, name))
+            return timestamp_html(getattr(obj, name))
 
         column.__name__ = name
         _columns[key] = column
