@@ -216,3 +216,14 @@ def test_a_dry_run_does_not_use_the_assertion_up(admin_client, browser):
     assert outcome(admin_client.post(reverse(PAGE), {"saml_response": data["SAMLResponse"]})).plan["action"] == "create"
     assert browser.client.post(reverse("saml2_acs"), data).status_code == 302  # the real login still works
     assert User.objects.count() == 2  # the admin and Alice
+
+
+def test_with_the_cache_replay_store_too_a_used_assertion_is_a_replay_and_a_fresh_one_stays_unused(
+    admin_client, browser, settings
+):
+    settings.SAML_JIT = {"REPLAY_STORE": "cache"}
+    fresh = browser.answered_login("subject-bob-0002")
+    assert outcome(admin_client.post(reverse(PAGE), {"saml_response": fresh["SAMLResponse"]})).rejection is None
+    assert browser.client.post(reverse("saml2_acs"), fresh).status_code == 302  # not used up by the dry run
+    result = outcome(admin_client.post(reverse(PAGE), {"saml_response": fresh["SAMLResponse"]}))
+    assert result.rejection is not None and result.rejection.code == "replay"
