@@ -267,6 +267,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "POLICY": "saml_jit.policy.Policy",
     #: Template rendered for rejected and denied logins.
     "ERROR_TEMPLATE": "saml_jit/error.html",
+    #: Where the error page's "Home" link goes (a URL or URL name); None: LOGIN_REDIRECT_URL, else "/".
+    "HOME_URL": None,
     #: Per-IdP overrides, keyed by entity ID.
     "IDPS": {},
     #: Largest accepted SAMLResponse (base64 characters); larger gets a 413.
@@ -396,6 +398,8 @@ class AppSettings:
 
     POLICY: _Global[str] = _Global(str)
     ERROR_TEMPLATE: _Global[str] = _Global(str)
+    #: A URL or URL name; None: ``LOGIN_REDIRECT_URL``, else ``"/"``.
+    HOME_URL: _Global[str | None] = _Global(_optional)
     IDPS: _Global[dict[str, dict[str, Any]]] = _Global(_mapping)
     MAX_RESPONSE_SIZE: _Global[int] = _Global(int)
     REPLAY_STORE: _Global[str] = _Global(str)

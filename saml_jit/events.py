@@ -51,6 +51,7 @@ def record(
     user: Any = None,
     source: str = EventSource.SAML,
     signal_kwargs: dict[str, Any] | None = None,
+    log: bool = True,
     **fields: Any,
 ) -> ProvisioningEvent:
     """Write one event row and, after commit, send the matching signals.
@@ -58,9 +59,11 @@ def record(
     ``fields`` are model fields of :class:`ProvisioningEvent` (``idp_entity_id``,
     ``subject``, ``assertion_id``, ``diff``, ``reason_code``, ``message``,
     ``attributes``, ``actor``); ``signal_kwargs`` go to the signals' receivers.
+    ``log=False`` when the caller logs the event's one line itself (a refusal
+    logs it with its reason), so that a request is never logged twice.
     """
     event = ProvisioningEvent.objects.create(**_values(kind, request, user, source, fields))
-    _recorded(event, user, request, signal_kwargs)
+    _recorded(event, user, request, signal_kwargs, log=log)
     return event
 
 
@@ -106,8 +109,11 @@ def _needs_review(kind: str, values: dict[str, Any]) -> bool:
     return needs_review(kind, diff, privileged)
 
 
-def _recorded(event: ProvisioningEvent, user: Any, request: Any, signal_kwargs: dict[str, Any] | None) -> None:
-    logger.info("saml_jit event %s kind=%s idp=%s", event.pk, event.kind, event.idp_entity_id)
+def _recorded(
+    event: ProvisioningEvent, user: Any, request: Any, signal_kwargs: dict[str, Any] | None, *, log: bool = True
+) -> None:
+    if log:
+        logger.info("saml_jit event %s kind=%s idp=%s", event.pk, event.kind, event.idp_entity_id)
     for signal in _SIGNALS.get(event.kind, ()):
         notify_on_commit(signal, event, user, request, **(signal_kwargs or {}))
 

@@ -57,6 +57,9 @@ ERROR_MESSAGES: dict[str, Promise | str] = {
     "wrong_audience": _(
         "The sign-in message was issued for another service. Start again from this site's sign-in page."
     ),
+    "response_in_query": _(
+        "The sign-in message reached this site by a link instead of a form, which this site does not accept. Start again from this site's sign-in page."
+    ),
     "no_assertion": _("The sign-in message holds no usable sign-in. Go back to the site and sign in again."),
     "dtd_forbidden": _("The sign-in message has a form this site never accepts. Contact your administrator."),
     "issuer_mismatch": _("The sign-in message names inconsistent identity providers. Contact your administrator."),

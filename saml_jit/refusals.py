@@ -21,17 +21,21 @@ import importlib
 import logging
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from . import events
 from .conf import app_settings
 from .exceptions import Denied, Refusal
 from .models import EventKind, EventSource
+from .saml.config import get_sp_config
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ def record(
         source=source,
         reason_code=refusal.code,
         message=refusal.message,
+        log=False,  # the one line is below, with the reason
         **fields,
     )
     level = logging.INFO if isinstance(refusal, Denied) else logging.WARNING
@@ -108,8 +113,48 @@ def record(
     return event
 
 
-def answer(request: HttpRequest, refusal: Refusal, event: Any = None, *, pending: bool = False) -> HttpResponse:
-    """The error page for ``refusal`` (``SAML_JIT["ERROR_TEMPLATE"]``), with the refusal's status."""
+def home_url() -> str:
+    """Where the error page's "Home" link goes: ``HOME_URL``, else ``LOGIN_REDIRECT_URL``, else ``/``."""
+    target = app_settings.HOME_URL or settings.LOGIN_REDIRECT_URL or "/"
+    try:
+        return str(resolve_url(target))
+    except NoReverseMatch:  # a URL name that does not resolve: the page must still render
+        return "/"
+
+
+def is_metadata_idp(request: HttpRequest | None, entity_id: str) -> bool:
+    """Whether the SP's metadata describes ``entity_id`` as an IdP (False when it cannot be read)."""
+    try:
+        return "idpsso_descriptor" in get_sp_config(request).metadata[entity_id]
+    except Exception:  # unknown (KeyError), or the configuration itself failing: no IdP to name
+        return False
+
+
+def try_again_url(request: HttpRequest, idp_entity_id: str = "") -> str:
+    """A new login at the same IdP when the metadata knows it, else the login page; "" without one."""
+    try:
+        login = reverse("saml2_login")
+    except NoReverseMatch:
+        return ""
+    if idp_entity_id and is_metadata_idp(request, idp_entity_id):
+        return f"{login}?{urlencode({'idp': idp_entity_id})}"
+    return login
+
+
+def _page(request: HttpRequest, context: dict[str, Any], status: int, idp_entity_id: str = "") -> HttpResponse:
+    """The error page, with what to do next: a new login ("Try again") and the site's home page."""
+    context = {**context, "try_again_url": try_again_url(request, idp_entity_id), "home_url": home_url()}
+    return render(request, app_settings.ERROR_TEMPLATE, context, status=status)
+
+
+def answer(
+    request: HttpRequest, refusal: Refusal, event: Any = None, *, pending: bool = False, logged: bool | None = None
+) -> HttpResponse:
+    """The error page for ``refusal`` (``SAML_JIT["ERROR_TEMPLATE"]``), with the refusal's status.
+
+    ``logged`` (default: when there is an event, whose :func:`record` logged
+    its line) spares the request Django's second line ("Forbidden: /saml2/acs/").
+    """
     from .policy import get_policy
 
     user = getattr(request, "user", None)
@@ -125,9 +170,11 @@ def answer(request: HttpRequest, refusal: Refusal, event: Any = None, *, pending
         # What the IdP must confirm (AuthnContextRefused): context classes, no personal data.
         "needed": [(authn_label(name), name) for name in getattr(refusal, "needed", ())],
     }
-    response = render(request, app_settings.ERROR_TEMPLATE, context, status=refusal.status)
+    response = _page(request, context, refusal.status, getattr(event, "idp_entity_id", "") or "")
     if refusal.status == 503:
         response["Retry-After"] = str(RETRY_AFTER)
+    if event is not None if logged is None else logged:
+        response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
@@ -186,7 +233,7 @@ def fault(request: HttpRequest, exc: BaseException, code: str = "service_unavail
         "fault": True,
     }
     try:
-        response = render(request, app_settings.ERROR_TEMPLATE, context, status=503)
+        response = _page(request, context, 503)
     except Exception:  # the page must not fail in turn (say, a site template that queries the database)
         response = HttpResponse(f"Service unavailable. Try again in a moment. Reference: {reference}\n", status=503)
         response["Content-Type"] = "text/plain; charset=utf-8"

@@ -11,7 +11,7 @@ answered 503 with the error page and a reference (:class:`ServerFaultMixin`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -74,11 +74,91 @@ class ServerFaultMixin:
         return "session_unavailable" if getattr(request, LOGIN_COMMITTED, False) else "service_unavailable"
 
 
+def pysaml2_validate(client: Any, saml_response: str, outstanding: dict[str, Any]) -> Any:
+    """pysaml2's own validation; its many exception types become one :class:`Rejected` each."""
+    try:
+        response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
+    except Exception as exc:  # pysaml2 raises many unrelated types
+        code, status = classify(exc)
+        raise Rejected(code, type(exc).__name__, status) from exc
+    if response is None or response.assertion is None:
+        # Stock djangosaml2 crashes on this (a wrong Destination, a stale
+        # IssueInstant, an undecryptable assertion…).
+        raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
+    return response
+
+
+def validate_response(
+    client: Any,
+    saml_response: str,
+    inspection: Inspection,
+    outstanding: dict[str, Any],
+    *,
+    validate: Callable[[Any, str, dict[str, Any]], Any] = pysaml2_validate,
+    saml_session: Any = None,
+) -> Any:
+    """The ACS's whole check of one response: pysaml2's, then saml_jit's stricter ones; raise :class:`Rejected`.
+
+    ``outstanding`` are the requests this browser sent (request ID -> where
+    it came from). Shared by the ACS and the admin's dry run, which checks a
+    pasted response exactly as a login would, minus the browser session
+    (``saml_session``: what this browser asked for, to name the contexts an
+    IdP's NoAuthnContext answer did not meet).
+    """
+    conf = client.config
+    # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
+    # IdP, and only for responses that do not claim to answer a request.
+    client.allow_unsolicited = (
+        inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
+    )
+    acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
+    check_claimed_destination(inspection, acs_urls)
+    idp = app_settings.for_idp(inspection.issuer)
+    check_encryption(inspection, idp)
+    with guarded_decryption(client.sec, inspection, idp), _naming_needed(idp, saml_session or {}, inspection):
+        response = validate(client, saml_response, outstanding)
+    verify_response(
+        response,
+        inspection,
+        outstanding=outstanding,
+        acs_urls=acs_urls,
+        sp_entity_id=conf.entityid,
+        settings_for=app_settings.for_idp,
+        max_age=app_settings.MAX_RESPONSE_AGE,
+        skew=app_settings.CLOCK_SKEW,
+    )
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class AssertionConsumerServiceView(
     ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView
 ):
-    """djangosaml2's ACS with saml_jit's evidence and error handling."""
+    """djangosaml2's ACS with saml_jit's evidence and error handling.
+
+    A GET (djangosaml2 answers it with an empty 405) gets a page saying what
+    this address is for (:meth:`get`).
+    """
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """405 with a page: a bare GET is a navigation (no event); a SAMLResponse in the query is bad input.
+
+        SAML responses arrive by HTTP-POST only (the ACS publishes no
+        HTTP-Redirect binding), so a ``SAMLResponse`` in a query string is a
+        misconfigured IdP or a pasted link: one ``rejected`` event
+        (``response_in_query``), never parsed beyond its claimed issuer.
+        """
+        saml_response = request.GET.get("SAMLResponse", "")
+        if saml_response:
+            detail = "A SAMLResponse came by GET; the ACS accepts HTTP-POST only."
+            rejection = Rejected("response_in_query", detail, status=405)
+            event = refusals.record(rejection, request=request, idp_entity_id=claimed_issuer(saml_response))
+            response = self.refuse(request, rejection, event)
+        else:
+            context = {"try_again_url": refusals.try_again_url(request), "home_url": refusals.home_url()}
+            response = render(request, "saml_jit/acs.html", context, status=405)
+        response["Allow"] = "POST"
+        return response
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         saml_response = request.POST.get("SAMLResponse", "")
@@ -102,26 +182,8 @@ class AssertionConsumerServiceView(
         oq_cache = OutstandingQueriesCache(saml_session)
         oq_cache.sync()
         outstanding = oq_cache.outstanding_queries()
-        # pysaml2's allow_unsolicited is all-or-nothing; saml_jit allows it per
-        # IdP, and only for responses that do not claim to answer a request.
-        client.allow_unsolicited = (
-            inspection.in_response_to is None and app_settings.for_idp(inspection.issuer).ALLOW_IDP_INITIATED
-        )
-        acs_urls = client.service_urls(binding=saml2.BINDING_HTTP_POST)
-        check_claimed_destination(inspection, acs_urls)
-        idp = app_settings.for_idp(inspection.issuer)
-        check_encryption(inspection, idp)
-        with guarded_decryption(client.sec, inspection, idp), _naming_needed(idp, saml_session, inspection):
-            response = self.validate(client, saml_response, outstanding)
-        verify_response(
-            response,
-            inspection,
-            outstanding=outstanding,
-            acs_urls=acs_urls,
-            sp_entity_id=conf.entityid,
-            settings_for=app_settings.for_idp,
-            max_age=app_settings.MAX_RESPONSE_AGE,
-            skew=app_settings.CLOCK_SKEW,
+        response = validate_response(
+            client, saml_response, inspection, outstanding, validate=self.validate, saml_session=saml_session
         )
         self.check_authn(saml_session, response)
         self.run_custom_validation(response)
@@ -149,16 +211,7 @@ class AssertionConsumerServiceView(
     @staticmethod
     def validate(client: Any, saml_response: str, outstanding: dict[str, Any]) -> Any:
         """pysaml2's own validation; its many exception types become one :class:`Rejected` each."""
-        try:
-            response = client.parse_authn_request_response(saml_response, saml2.BINDING_HTTP_POST, outstanding)
-        except Exception as exc:  # pysaml2 raises many unrelated types
-            code, status = classify(exc)
-            raise Rejected(code, type(exc).__name__, status) from exc
-        if response is None or response.assertion is None:
-            # Stock djangosaml2 crashes on this (a wrong Destination, a stale
-            # IssueInstant, an undecryptable assertion…).
-            raise Rejected("no_assertion", "pysaml2 found no valid assertion in the response.")
-        return response
+        return pysaml2_validate(client, saml_response, outstanding)
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
         session_info = response.session_info()
@@ -325,7 +378,7 @@ def end_sessions_of_subject(request: HttpRequest, subject: str, *, idp_entity_id
     )
     if identity is None:
         return False
-    diff = {
+    diff: dict[str, Any] = {
         "binding": slo.BINDING_NAMES.get(binding),
         "initiated_by": "idp",
         "local": False,

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import uuid
 
 import pytest
@@ -16,6 +17,7 @@ from django.utils.html import escape
 
 from saml_jit import events
 from saml_jit.admin import EXPORT_FIELDS, RECENT_EVENTS
+from saml_jit.admin.common import timestamp
 from saml_jit.mapping import AssertionData
 from saml_jit.models import EventKind, EventSource, FederatedIdentity, ProvisioningEvent
 from saml_jit.provisioning import provision
@@ -483,3 +485,88 @@ def _hierarchy_choices(response):
     from django.contrib.admin.templatetags.admin_list import date_hierarchy
 
     return date_hierarchy(response.context["cl"])["choices"]
+
+
+# --------------------------------------------------------------------------
+# Readable at 1280 pixels: short columns with the whole value in the title; timestamps with seconds
+
+LONG_IDP = "https://login.microsoftonline.com/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/v2.0"
+LONG_SUBJECT = "AAAAAAAAAAAAAAAAAAAAAPairwiseSubjectOfSixtyFourCharacters-0123456789"
+
+
+SECONDS = r'<time datetime="[^"]+"><span[^>]*>\d{4}-\d\d-\d\d</span> <span[^>]*>\d\d:\d\d:\d\d</span></time>'
+
+
+def shown(moment: str, content: str) -> bool:
+    """Whether ``moment`` ("Y-m-d H:i:s") is on the page as saml_jit shows timestamps (wrapping only at the space)."""
+    day, clock = moment.split(" ")
+    pattern = rf'<time datetime="[^"]+"><span[^>]*>{day}</span> <span[^>]*>{clock}</span></time>'
+    return re.search(pattern, content) is not None
+
+
+def test_long_subjects_and_idps_are_short_in_the_list_with_the_whole_value_in_the_title(admin_client):
+    event = events.record(
+        EventKind.DENIED, idp_entity_id=LONG_IDP, subject=LONG_SUBJECT, reason_code="creation_disabled", actor="ops"
+    )
+    response = admin_client.get(reverse(CHANGELIST))
+    content = response.content.decode()
+    assert f'title="{LONG_SUBJECT}"' in content and f'title="{LONG_IDP}"' in content
+    assert f">{LONG_SUBJECT}<" not in content and f">{LONG_IDP}<" not in content
+    assert ">login.microsoftonline.com<" in content  # the compact IdP label
+    row = content[content.index(f"#{event.pk}</a>") :]
+    row = row[: row.index("</tr>")]
+    assert "creation_<wbr>disabled" in row and ">ops<" in row  # reason (breakable at "_") and actor stay in the row
+    # Still found by the exact subject, and sortable by the columns.
+    assert listed(admin_client.get(reverse(CHANGELIST), {"q": LONG_SUBJECT})) == {event.pk}
+    sorted_by_reason = admin_client.get(reverse(CHANGELIST), {"o": "5"})
+    assert sorted_by_reason.status_code == 200 and listed(sorted_by_reason) == {event.pk}
+
+
+def test_timestamps_show_seconds_in_lists_and_pages(admin_client, settings):
+    settings.TIME_ZONE = "UTC"
+    moment = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    event = events.record(EventKind.LOGIN, subject="s-1", created_at=moment)
+    assert shown("2024-05-06 07:08:09", admin_client.get(reverse(CHANGELIST)).content.decode())
+    page = admin_client.get(reverse("admin:saml_jit_provisioningevent_change", args=[event.pk])).content.decode()
+    assert shown("2024-05-06 07:08:09", page)
+
+
+def test_the_grant_list_shows_when_a_grant_expires_with_seconds(admin_client, settings):
+    from django.contrib.auth.models import Group
+
+    from saml_jit.models import Grant
+
+    settings.TIME_ZONE = "UTC"
+    user = saml_login().user
+    expires = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    Grant.objects.create(
+        user=user,
+        idp_entity_id=IDP_A.entity_id,
+        kind="group",
+        group=Group.objects.create(name="ops"),
+        expires_at=expires,
+    )
+    response = admin_client.get(reverse("admin:saml_jit_grant_changelist"))
+    content = response.content.decode()
+    assert "expires at" in content.lower() and shown("2030-01-02 03:04:05", content)
+    identity = user.saml_identities.get()
+    identities = admin_client.get(reverse("admin:saml_jit_federatedidentity_changelist")).content.decode()
+    assert shown(timestamp(identity.last_asserted_at), identities)
+
+
+@user_admin_registered
+def test_user_page_links_each_event_and_all_events_of_the_user(admin_client):
+    user = saml_login(aid="_created-1").user
+    saml_login(surname="Pleasance", aid="_updated-2")
+    other = events.record(EventKind.LOGIN, subject="someone-else")
+    mine = list(ProvisioningEvent.objects.filter(user=user))
+    response = admin_client.get(user_change_url(user))
+    content = response.content.decode()
+    for event in mine:
+        change = reverse("admin:saml_jit_provisioningevent_change", args=[event.pk])
+        assert f'<a href="{change}">#{event.pk}</a>' in content
+    all_events = f"{reverse(CHANGELIST)}?user__id__exact={user.pk}"
+    assert f'href="{all_events}"' in content and "All events of this user" in content
+    assert listed(admin_client.get(all_events)) == {event.pk for event in mine}
+    assert other.pk not in listed(admin_client.get(all_events))
+    assert re.search(SECONDS, content)  # the inlines' timestamps have seconds

@@ -26,7 +26,7 @@ README_CODES = {
     "logout_unsigned", "logout_bad_signature", "unknown_issuer", "email_name_id",
     "response_too_complex", "encryption_algorithm", "replay_store_unavailable", "stale_logout",
     "unsolicited_logout", "service_unavailable", "session_unavailable", "unknown_idp",
-    "pending_approval", "account_suspended", "account_deprovisioned", "password_login_refused",
+    "pending_approval", "account_suspended", "account_deprovisioned", "password_login_refused", "response_in_query",
 }  # fmt: skip
 
 

@@ -70,7 +70,7 @@ def test_person_reads_the_friendly_message_not_the_detail(browser, settings):
     event = ProvisioningEvent.objects.get()
     assert event.message == ADMIN_DETAIL  # the administrator's detail stays on the event
     assert "<code>creation_disabled</code>" in page and f"#{event.pk}" in page
-    assert 'href="/saml2/login/"' in page and 'href="/"' in page  # what to do next
+    assert 'href="/saml2/login/?idp=' in page and 'href="/"' in page  # what to do next
 
 
 @pytest.mark.django_db

@@ -19,13 +19,17 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..models import FederatedIdentity, ProvisioningEvent
 from ..review.exports import FORMATS
-from .common import ReadOnlyAdminMixin, pretty_json
+from .common import ReadOnlyAdminMixin, SecondsMixin, idp_label, pretty_json, shortened
+from .dry_run import DryRunMixin, has_dry_run_permission
 from .exports import EXPORT_PARAM, csv_export, event_export, export_links, json_lines_export, without_export
 from .large_tables import DateDrillDownQuerySet, EstimatedCountPaginator
 from .review import mark_reviewed
@@ -101,19 +105,12 @@ class EventDisplayMixin:
 
 
 @admin.register(ProvisioningEvent)
-class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "reference",
-        "created_at",
-        "kind",
-        "source",
-        "username",
-        "idp_entity_id",
-        "subject",
-        "reason_code",
-        "actor",
-    )
-    list_display_links = ("reference", "created_at")
+class ProvisioningEventAdmin(DryRunMixin, SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Eight columns in the width the admin leaves at 1280 pixels (navigation
+    # and filters open): kind and source, and the account with its identity,
+    # share a cell; long values are shortened, whole in their tooltip.
+    list_display = ("number", "created_at", "what", "who", "reason", "by")
+    list_display_links = ("number", "created_at")
     list_filter = ("kind", "source", IdPListFilter, ReviewListFilter, "created_at")
     date_hierarchy = "created_at"
     search_fields = ("username", "=subject", "=assertion_id", "reason_code")
@@ -150,6 +147,30 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("saml_jit.review_access")
 
+    @admin.display(description="#", ordering="pk")
+    def number(self, obj: ProvisioningEvent) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def what(self, obj: ProvisioningEvent) -> str:
+        return format_html('{}<br><small class="quiet">{}</small>', obj.get_kind_display(), obj.get_source_display())
+
+    @admin.display(description=_("account and identity"), ordering="username")
+    def who(self, obj: ProvisioningEvent) -> str:
+        identity = ""
+        if obj.idp_entity_id or obj.subject:
+            identity = format_html("{} &middot; {}", idp_label(obj.idp_entity_id), shortened(obj.subject, 14))
+        return format_html('{}<br><small class="quiet">{}</small>', shortened(obj.username, 16), identity)
+
+    @admin.display(description=_("reason"), ordering="reason_code")
+    def reason(self, obj: ProvisioningEvent) -> str:
+        # Whole (codes are short words), wrapping only after an underscore.
+        return format_html_join(mark_safe("_<wbr>"), "{}", ((part,) for part in obj.reason_code.split("_")))
+
+    @admin.display(description=_("actor"), ordering="actor")
+    def by(self, obj: ProvisioningEvent) -> str:
+        return shortened(obj.actor, 14) if obj.actor else ""
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         queryset.__class__ = DateDrillDownQuerySet  # see its docstring
@@ -170,7 +191,9 @@ class ProvisioningEventAdmin(EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelA
         if EXPORT_PARAM in request.GET:
             return self.export_filtered(request)
         links = export_links(request.GET) if self.has_view_permission(request) else []
-        return super().changelist_view(request, {**(extra_context or {}), "export_links": links})
+        dry_run_url = reverse("admin:saml_jit_provisioningevent_dry_run") if has_dry_run_permission(request) else ""
+        context = {**(extra_context or {}), "export_links": links, "dry_run_url": dry_run_url}
+        return super().changelist_view(request, context)
 
     def export_filtered(self, request: HttpRequest) -> HttpResponseBase:
         """The whole filtered, searched changelist result (every page), streamed."""

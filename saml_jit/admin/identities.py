@@ -6,17 +6,20 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from ..models import FederatedIdentity
 from ..provisioning import accounts
-from .common import NoAddChangeMixin
+from .common import NoAddChangeMixin, SecondsMixin, idp_label, shortened
 
 
 @admin.register(FederatedIdentity)
-class FederatedIdentityAdmin(NoAddChangeMixin, admin.ModelAdmin):
+class FederatedIdentityAdmin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
     """Identities can be reviewed and removed (unbinding), never edited."""
 
-    list_display = ("subject", "idp_entity_id", "user", "bound_at", "first_asserted_at", "last_asserted_at")
+    # Subject and IdP in one cell, so that the timestamps stay in view at 1280 pixels.
+    list_display = ("identity", "user", "last_asserted_at", "first_asserted_at", "bound_at")
     list_filter = ("idp_entity_id",)
     search_fields = ("=subject", f"user__{get_user_model().USERNAME_FIELD}", "=last_assertion_id")
     list_select_related = ("user",)
@@ -30,6 +33,12 @@ class FederatedIdentityAdmin(NoAddChangeMixin, admin.ModelAdmin):
         "last_asserted_at",
         "last_assertion_id",
     )
+
+    @admin.display(description=_("subject and identity provider"), ordering="subject")
+    def identity(self, obj: FederatedIdentity) -> str:
+        return format_html(
+            '{}<br><small class="quiet">{}</small>', shortened(obj.subject, 20), idp_label(obj.idp_entity_id)
+        )
 
     def delete_model(self, request: HttpRequest, obj: FederatedIdentity) -> None:
         # Unbinding is a decision: an event, and the person is told.

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 from .. import lifecycle as rules
 from ..models import AccountLifecycle, PendingAccount
 from ..provisioning import lifecycle
-from .common import NoAddChangeMixin
+from .common import NoAddChangeMixin, SecondsMixin, timestamp
 from .dormancy import EvidenceAgeFilter, suspend_dormant
 
 _USERNAME = f"user__{get_user_model().USERNAME_FIELD}"
@@ -64,7 +64,7 @@ deprovision = _action("deprovision", _("Deprovision the selected accounts"))
 reactivate = _action("reactivate", _("Reactivate the selected accounts"))
 
 
-class LifecycleAdminMixin(NoAddChangeMixin, admin.ModelAdmin):
+class LifecycleAdminMixin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
     """Read-only rows, actions for those with ``saml_jit.manage_lifecycle``."""
 
     list_select_related = ("user",)
@@ -82,7 +82,7 @@ class LifecycleAdminMixin(NoAddChangeMixin, admin.ModelAdmin):
     @admin.display(description=_("last IdP evidence"))
     def last_evidence(self, row: Any) -> Any:
         found = [moment for moment in (getattr(row, "last_asserted", None), row.last_scim_at) if moment]
-        return max(found) if found else "-"
+        return timestamp(max(found)) if found else "-"
 
 
 @admin.register(AccountLifecycle)
@@ -118,7 +118,7 @@ class PendingAccountAdmin(LifecycleAdminMixin):
         return ", ".join(str(identity) for identity in row.user.saml_identities.all()) or "-"
 
 
-class LifecycleInline(NoAddChangeMixin, admin.StackedInline):
+class LifecycleInline(SecondsMixin, NoAddChangeMixin, admin.StackedInline):
     """The account's lifecycle state on the user page."""
 
     model = AccountLifecycle

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 from ..models import AccessHold, Campaign, CampaignItem, Decision, EventReview, ProvisioningEvent
 from ..review import campaigns
 from ..review.exports import campaign_rows, streamed
-from .common import NoAddChangeMixin
+from .common import NoAddChangeMixin, SecondsMixin
 
 REFUSALS = {
     "own_access": _("Nobody decides on their own access: another reviewer has to."),
@@ -31,7 +31,7 @@ REFUSALS = {
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(SecondsMixin, admin.ModelAdmin):
     list_display = ("name", "state", "scope", "progress", "opened_by", "opened_at", "due_at", "closed_at")
     list_filter = ("state",)
     fields = ("name", "idp_entity_id", "groups", "privileged_only", "due_at")
@@ -115,7 +115,7 @@ def _decide_selected(modeladmin: Any, request: HttpRequest, queryset: QuerySet, 
 
 
 @admin.register(CampaignItem)
-class CampaignItemAdmin(admin.ModelAdmin):
+class CampaignItemAdmin(SecondsMixin, admin.ModelAdmin):
     """One piece of access under review; reviewers decide here (keep or revoke, with a comment)."""
 
     list_display = ("username", "access", "source", "idp_entity_id", "since", "decision", "decided_by", "decided_at")
@@ -164,7 +164,7 @@ class CampaignItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessHold)
-class AccessHoldAdmin(NoAddChangeMixin, admin.ModelAdmin):
+class AccessHoldAdmin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
     """Access a review revoked; deleting a hold lets the IdP grant it again at the next login."""
 
     list_display = ("user", "kind", "group", "idp_entity_id", "campaign", "created_by", "created_at")

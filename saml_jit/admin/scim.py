@@ -15,11 +15,11 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import tokens
 from ..models import ScimClient, ScimGroup
-from .common import ReadOnlyAdminMixin
+from .common import ReadOnlyAdminMixin, SecondsMixin
 
 
 @admin.register(ScimClient)
-class ScimClientAdmin(admin.ModelAdmin):
+class ScimClientAdmin(SecondsMixin, admin.ModelAdmin):
     """SCIM clients: the token is shown once, in a message, when one is created.
 
     Only the name and the IdP are entered; the token hash is never shown.
@@ -56,7 +56,7 @@ class ScimClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScimGroup)
-class ScimGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ScimGroupAdmin(SecondsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Which Django groups an IdP manages over SCIM (read-only)."""
 
     list_display = ("group", "idp_entity_id", "external_id", "client", "created_at")

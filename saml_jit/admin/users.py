@@ -13,10 +13,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import FederatedIdentity, Grant, ProvisioningEvent
-from .common import ReadOnlyAdminMixin
+from .common import ReadOnlyAdminMixin, SecondsMixin
 from .events import EventDisplayMixin
 from .lifecycle import LifecycleInline
 
@@ -24,7 +26,7 @@ from .lifecycle import LifecycleInline
 RECENT_EVENTS = 20
 
 
-class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
+class IdentityInline(SecondsMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = FederatedIdentity
     fields = ("idp_entity_id", "subject", "name_id_format", "first_asserted_at", "last_asserted_at")
     readonly_fields = fields
@@ -32,7 +34,7 @@ class IdentityInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = _("federated identities")
 
 
-class GrantInline(ReadOnlyAdminMixin, admin.TabularInline):
+class GrantInline(SecondsMixin, ReadOnlyAdminMixin, admin.TabularInline):
     model = Grant
     fk_name = "user"
     fields = ("kind", "group", "idp_entity_id", "granted_at", "last_asserted_at", "expires_at", "assertion_id")
@@ -46,13 +48,21 @@ class RecentEventsFormSet(BaseInlineFormSet):
         return super().get_queryset()[:RECENT_EVENTS]
 
 
-class RecentEventInline(EventDisplayMixin, ReadOnlyAdminMixin, admin.TabularInline):
+class RecentEventInline(SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.TabularInline):
+    """The newest :data:`RECENT_EVENTS` events, each linked to its page; below them a link to all of them."""
+
     model = ProvisioningEvent
     formset = RecentEventsFormSet
-    fields = ("created_at", "kind", "source", "idp_entity_id", "reason_code", "changes")
+    template = "admin/saml_jit/edit_inline/recent_events.html"
+    fields = ("event_link", "created_at", "kind", "source", "idp_entity_id", "reason_code", "changes")
     readonly_fields = fields
     extra = 0
     verbose_name_plural = _("recent provisioning events")
+
+    @admin.display(description=_("reference"))
+    def event_link(self, obj: ProvisioningEvent) -> str:
+        url = reverse("admin:saml_jit_provisioningevent_change", args=[obj.pk])
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
 
 
 class ManagedGroupFilter(admin.SimpleListFilter):

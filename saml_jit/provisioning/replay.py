@@ -54,6 +54,11 @@ def uses_cache() -> bool:
     return app_settings.REPLAY_STORE == "cache"
 
 
+def _cache_key(idp_entity_id: str, assertion_id: str) -> str:
+    digest = hashlib.sha256(f"{idp_entity_id}\n{assertion_id}".encode()).hexdigest()
+    return f"saml_jit:assertion:{digest}"
+
+
 def consume_in_cache(idp_entity_id: str, assertion_id: str, not_on_or_after: datetime | None) -> None:
     """Cache store: record the assertion as used once, before the login, or raise :class:`Replayed`.
 
@@ -65,10 +70,9 @@ def consume_in_cache(idp_entity_id: str, assertion_id: str, not_on_or_after: dat
     now = timezone.now()
     skew = timedelta(seconds=app_settings.CLOCK_SKEW)
     expires_at = now + DEFAULT_RETENTION if not_on_or_after is None else max(not_on_or_after, now) + skew
-    digest = hashlib.sha256(f"{idp_entity_id}\n{assertion_id}".encode()).hexdigest()
     timeout = max(1, int((expires_at - now).total_seconds()))
     try:
-        added = caches[app_settings.REPLAY_CACHE].add(f"saml_jit:assertion:{digest}", 1, timeout)
+        added = caches[app_settings.REPLAY_CACHE].add(_cache_key(idp_entity_id, assertion_id), 1, timeout)
     except Exception as exc:  # any cache client's failure: fail closed, never admit an unchecked assertion
         raise Rejected(
             "replay_store_unavailable", f"The replay cache could not be reached ({type(exc).__name__}).", status=503
@@ -89,3 +93,12 @@ def was_consumed(idp_entity_id: str, assertion_id: str) -> bool:
     return ProvisioningEvent.objects.filter(
         idp_entity_id=idp_entity_id, assertion_id=assertion_id, kind__in=ASSERTION_CONSUMING_KINDS
     ).exists()
+
+
+def already_used(idp_entity_id: str, assertion_id: str) -> bool:
+    """Whether a login with this assertion would be a replay, asked without using it up (the dry run)."""
+    if not assertion_id:
+        return False
+    if uses_cache():
+        return caches[app_settings.REPLAY_CACHE].get(_cache_key(idp_entity_id, assertion_id)) is not None
+    return was_consumed(idp_entity_id, assertion_id)
