@@ -231,12 +231,17 @@ SAML_JIT: dict = {
 # Logging: pysaml2 and djangosaml2 log whole assertions (attribute values,
 # i.e. personal data) at DEBUG, so they stay at WARNING whatever LOG_LEVEL is.
 
+# Every line once: Django's own console handler on "django" is replaced by
+# none (its records reach the root handler below), so a request's line is not
+# printed twice with DEBUG on.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "[{asctime}] {levelname} {name}: {message}", "style": "{"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL")},
     "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
         "saml2": {"level": "WARNING"},
         "djangosaml2": {"level": "WARNING"},
     },
