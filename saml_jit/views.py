@@ -142,8 +142,9 @@ class AssertionConsumerServiceView(
         return response
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
-        session_info = response.session_info()
         assertion = from_response(response)
+        # The verified issuer, also when the Response named none (the assertion's).
+        session_info = {**response.session_info(), "issuer": assertion.idp_entity_id}
         try:
             user = auth.authenticate(
                 request,
