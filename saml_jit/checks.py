@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import InvalidCacheBackendError
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.utils.module_loading import import_string
@@ -24,6 +29,8 @@ from .conf import (
     app_settings,
 )
 from .mapping import FORBIDDEN_FIELDS
+from .saml import metadata as managed_metadata
+from .saml.certificates import certificates, configured_documents
 
 BACKEND = "saml_jit.backends.SamlJitBackend"
 EXPIRY_MIDDLEWARE = "saml_jit.middleware.GrantExpiryMiddleware"
@@ -58,9 +65,30 @@ class Codes:
     SSO_BYPASS_BACKEND = "saml_jit.W010"
     SAML_SESSION_MIDDLEWARE_MISSING = "saml_jit.W008"
     SAML_SESSION_MIDDLEWARE_ORDER = "saml_jit.W009"
+    METADATA_SETTING_INVALID = "saml_jit.E020"
+    METADATA_EXPIRED = "saml_jit.E021"
+    IDP_CERT_EXPIRING = "saml_jit.W020"
+    METADATA_NOT_FETCHED = "saml_jit.W021"
 
 
 class Hints:
+    METADATA_SETTING_INVALID = (
+        'Each SAML_JIT["METADATA"] entry is an https URL, a file path, or {"url" or "file": ..., "cert": the '
+        "metadata signer's certificate file}; METADATA_CACHE must name a cache from CACHES."
+    )
+    METADATA_EXPIRED = (
+        "Run manage.py saml_jit_metadata and ask the IdP (or federation) operator why its metadata is stale: "
+        "nobody can sign in through these IdPs until a valid copy is fetched."
+    )
+    IDP_CERT_EXPIRING = (
+        "Ask the IdP operator whether a key rollover is planned; if so, make sure its new certificate is in the "
+        "metadata before the old one is retired (saml_jit_metadata shows what the SP trusts). "
+        "SAML_JIT['METADATA_CERT_WARNING_DAYS'] sets how early this warns."
+    )
+    METADATA_NOT_FETCHED = (
+        "Run manage.py saml_jit_metadata to fetch it now; until a good copy exists nobody can sign in through "
+        "the IdPs it describes."
+    )
     SAML_SESSION_MIDDLEWARE_MISSING = (
         f'Put "{SAML_SESSION_MIDDLEWARE}" in MIDDLEWARE, before SessionMiddleware, instead of '
         '"djangosaml2.middleware.SamlSessionMiddleware": djangosaml2\'s answers a session store that fails '
@@ -402,6 +430,11 @@ _NUMBERS = {
     "SCIM_MAX_BODY": 1,
     "SCIM_PAGE_SIZE": 1,
     "SCIM_REFUSAL_EVENT_INTERVAL": 0,
+    "METADATA_REFRESH": 1,
+    "METADATA_RETRY": 1,
+    "METADATA_TIMEOUT": 1,
+    "METADATA_MAX_SIZE": 1,
+    "METADATA_CERT_WARNING_DAYS": 0,
 }
 #: Global settings with a fixed set of values (the dedicated check ids have their own hint).
 _CHOICES: dict[str, tuple[tuple[str, ...], str, str | None]] = {
@@ -593,3 +626,58 @@ def check_scim_idp_settings(app_configs: Iterable[Any] | None = None, **kwargs: 
         message = f"SAML_JIT['SCIM_USERNAME_FALLBACK'] must be True or False, not {fallback!r}."
         errors.append(Error(message, id=Codes.INVALID_SETTING))
     return errors
+
+
+# --------------------------------------------------------------------------
+# IdP metadata (SAML_JIT["METADATA"] and SAML_CONFIG's own)
+
+
+@register(Tags.security)
+def check_metadata(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Managed metadata: its settings, its last good copies, and the IdP certificates they carry.
+
+    Reads only what is stored (the cache, the per-node files, ``SAML_CONFIG``'s
+    inline and local metadata): a check run fetches nothing.
+    """
+    try:
+        sources = managed_metadata.sources()
+        store = managed_metadata.Store()
+    except (ImproperlyConfigured, InvalidCacheBackendError) as exc:
+        return [Error(str(exc), hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
+    messages = [m for source in sources for m in _source_messages(source)]
+    documents = [copy.xml for copy in map(store.get, sources) if copy is not None]
+    # SAML_CONFIG's own metadata: pysaml2 reports what it cannot read when it loads it.
+    with contextlib.suppress(managed_metadata.MetadataRefused):
+        documents += [xml for _, xml in configured_documents(_saml_config())]
+    return messages + _certificate_warnings(documents)
+
+
+def _source_messages(source: managed_metadata.Source) -> list[CheckMessage]:
+    if source.cert and not os.path.isfile(source.cert):
+        message = f"The metadata signer certificate {source.cert} of {source.location} is not a file."
+        return [Error(message, hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
+    copy = managed_metadata.Store().get(source)
+    if copy is None:
+        message = f"No good copy of the metadata at {source.location} has been fetched yet."
+        return [Warning(message, hint=Hints.METADATA_NOT_FETCHED, id=Codes.METADATA_NOT_FETCHED)]
+    if copy.expired(time.time()):
+        message = f"The last good copy of the metadata at {source.location} has expired (validUntil)."
+        return [Error(message, hint=Hints.METADATA_EXPIRED, id=Codes.METADATA_EXPIRED)]
+    return []
+
+
+def _certificate_warnings(documents: Iterable[bytes]) -> list[CheckMessage]:
+    now = datetime.now(timezone.utc)
+    days = app_settings.METADATA_CERT_WARNING_DAYS
+    warnings: list[CheckMessage] = []
+    for xml in documents:
+        try:
+            found = certificates(xml)
+        except managed_metadata.MetadataRefused:
+            continue
+        for info in found:
+            if info.role == "idp" and info.signs and info.expires_within(now, days):
+                state = "has expired" if info.not_after <= now else f"expires on {info.not_after:%Y-%m-%d}"
+                message = f"The signing certificate of IdP {info.entity_id} ({info.subject}) {state}."
+                warnings.append(Warning(message, hint=Hints.IDP_CERT_EXPIRING, id=Codes.IDP_CERT_EXPIRING))
+    return warnings

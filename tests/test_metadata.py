@@ -9,12 +9,16 @@ by the metadata store (wall clock) and the SP configuration cache.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
+from django.core.management import CommandError, call_command
 
+from saml_jit.checks import Codes, check_metadata, check_values
 from saml_jit.models import EventKind, EventSource, ProvisioningEvent
 from saml_jit.saml import config as sp_config
 from saml_jit.saml import metadata
@@ -324,3 +328,140 @@ def test_malformed_source_setting(settings):
     settings.SAML_JIT = {"METADATA": [{"cert": "x.pem"}]}
     with pytest.raises(Exception, match="METADATA"):
         metadata.sources()
+
+
+# --------------------------------------------------------------------------
+# saml_jit_metadata
+
+
+def run_command(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("saml_jit_metadata", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_command_fetches_verifies_and_lists_certificates(federation, server):
+    out, _ = run_command()
+    assert server.requests["idp-a.xml"] == 1
+    assert metadata.Store().get(federation) is not None
+    assert f"{IDP_A.entity_id} idp signing: CN=saml_jit test IdP A, expires" in out
+    assert f"{IDP_B.entity_id} idp signing: CN=saml_jit test IdP B" in out  # SAML_CONFIG's inline metadata
+    assert "ok: 1 entities" in out
+
+
+def test_command_shows_a_rollover_and_both_keys(federation, server):
+    server.serve("idp-a.xml", signed(extra_signing_certs=[NEW_IDP_CERT]))
+    out, _ = run_command()
+    assert "CN=saml_jit test IdP A (next key)" in out
+    assert "CN=saml_jit test IdP A," in out
+
+
+def test_command_fails_on_a_bad_signature_and_keeps_the_last_good_copy(federation, server):
+    run_command()
+    good = metadata.Store().get(federation).xml
+    server.serve("idp-a.xml", signed(signed_by=(ROGUE_SIGNER_KEY, ROGUE_SIGNER_CERT)))
+    with pytest.raises(CommandError, match="metadata_bad_signature"):
+        run_command()
+    assert server.requests["idp-a.xml"] == 2
+    assert refusals(metadata.BAD_SIGNATURE).count() == 1
+    assert metadata.Store().get(federation).xml == good
+
+
+def test_command_fails_when_unreachable_and_nothing_is_left(federation, server):
+    server.fail("idp-a.xml", 500)
+    with pytest.raises(CommandError, match="no valid copy is left"):
+        run_command()
+    assert refusals(metadata.FETCH_FAILED).count() == 1
+
+
+def test_command_check_only_stores_nothing(federation, server):
+    run_command("--check-only")
+    assert server.requests["idp-a.xml"] == 1
+    assert metadata.Store().get(federation) is None
+
+
+def test_command_flags_expiring_certificates(federation, server, tmp_path):
+    key, cert = generate_keypair(tmp_path, "short", "saml_jit short-lived IdP key", days=10)
+    server.serve("idp-a.xml", signed(TestIdP(IDP_A.entity_id, key, cert, IDP_A.base_url)))
+    out, _ = run_command()
+    assert "CN=saml_jit short-lived IdP key" in out and "(within 30 days)" in out
+
+
+# --------------------------------------------------------------------------
+# System checks
+
+
+def check_ids() -> list[str]:
+    return [message.id for message in check_metadata()]
+
+
+def test_check_quiet_when_all_is_well(federation):
+    metadata.refresh(federation)
+    assert check_ids() == []
+
+
+def test_check_warns_before_the_first_fetch(federation):
+    assert check_ids() == [Codes.METADATA_NOT_FETCHED]
+
+
+def test_check_errors_on_an_expired_last_copy(federation):
+    metadata.refresh(federation)
+    store = metadata.Store()
+    expired = dataclasses.replace(store.get(federation), valid_until=time.time() - 1)
+    store.put(federation, expired)
+    assert check_ids() == [Codes.METADATA_EXPIRED]
+
+
+def test_check_warns_on_an_idp_signing_certificate_expiring_soon(federation, settings, tmp_path):
+    key, cert = generate_keypair(tmp_path, "short", "saml_jit short-lived IdP key", days=20)
+    settings.SAML_CONFIG = {
+        **settings.SAML_CONFIG,
+        "metadata": {
+            "inline": [TestIdP("https://short.example/idp", key, cert, "https://short.example").metadata_xml()]
+        },
+    }
+    metadata.refresh(federation)
+    messages = check_metadata()
+    assert [m.id for m in messages] == [Codes.IDP_CERT_EXPIRING]
+    assert "https://short.example/idp" in messages[0].msg
+
+
+def test_check_warns_on_an_expired_idp_signing_certificate_in_managed_metadata(federation, server, tmp_path):
+    key, cert = generate_keypair(tmp_path, "old", "saml_jit expired IdP key", days=-5)
+    server.serve("idp-a.xml", signed(TestIdP(IDP_A.entity_id, key, cert, IDP_A.base_url)))
+    metadata.refresh(federation)
+    messages = check_metadata()
+    assert [m.id for m in messages] == [Codes.IDP_CERT_EXPIRING]
+    assert "has expired" in messages[0].msg
+
+
+def test_check_warning_window_is_a_setting(federation, settings, tmp_path):
+    key, cert = generate_keypair(tmp_path, "short", "saml_jit short-lived IdP key", days=20)
+    settings.SAML_JIT = {**settings.SAML_JIT, "METADATA_CERT_WARNING_DAYS": 10}
+    settings.SAML_CONFIG = {
+        **settings.SAML_CONFIG,
+        "metadata": {
+            "inline": [TestIdP("https://short.example/idp", key, cert, "https://short.example").metadata_xml()]
+        },
+    }
+    metadata.refresh(federation)
+    assert check_ids() == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"METADATA": [{"cert": "signer.pem"}]},
+        {"METADATA": [{"url": "https://md.example/idp.xml", "cert": "/nonexistent/signer.pem"}]},
+        {"METADATA_CACHE": "no-such-cache"},
+    ],
+    ids=["no-location", "missing-signer-cert", "unknown-cache"],
+)
+def test_check_errors_on_malformed_settings(settings, changes):
+    settings.SAML_JIT = {"METADATA": ["https://md.example/idp.xml"], **changes}
+    assert Codes.METADATA_SETTING_INVALID in check_ids()
+
+
+def test_check_numbers(settings):
+    settings.SAML_JIT = {"METADATA_REFRESH": 0}
+    assert any(m.id == Codes.INVALID_SETTING and "METADATA_REFRESH" in m.msg for m in check_values())

@@ -181,7 +181,8 @@ def parse_instant(value: str) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _parse(xml: bytes) -> Any:
+def parse_document(xml: bytes) -> Any:
+    """The root of a metadata document, parsed safely (no DTD, no network); MetadataRefused otherwise."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(xml, parser)
@@ -215,7 +216,7 @@ def verify_signature(xml: bytes, root: Any, cert_file: str) -> None:
 def check(xml: bytes, source: Source, now: float | None = None) -> Copy:
     """Refuse what must not be used (:class:`MetadataRefused`); return the checked copy."""
     now = _now() if now is None else now
-    root = _parse(xml)
+    root = parse_document(xml)
     valid_until = parse_instant(root.get("validUntil")) if root.get("validUntil") else None
     if valid_until is not None and now >= valid_until:
         raise MetadataRefused(EXPIRED, "the metadata's validUntil has passed")

@@ -19,11 +19,14 @@ from cryptography.x509.oid import NameOID
 __all__ = ["generate_keypair"]
 
 
-def generate_keypair(directory: str | os.PathLike[str], name: str, common_name: str) -> tuple[Path, Path]:
+def generate_keypair(
+    directory: str | os.PathLike[str], name: str, common_name: str, *, days: int = 3650
+) -> tuple[Path, Path]:
     """Return ``(key_file, cert_file)`` for ``name`` in ``directory``, creating them once.
 
-    The key is RSA-2048 and the certificate self-signed for ten years, both
-    PEM. The directory gets a ``.gitignore`` of ``*`` so a private key can
+    The key is RSA-2048 and the certificate self-signed for ``days`` (ten
+    years; negative: expired that long ago — use a fresh directory for those),
+    both PEM. The directory gets a ``.gitignore`` of ``*`` so a private key can
     never be committed by accident; existing files are reused so that
     metadata exchanged earlier stays valid across restarts.
     """
@@ -44,7 +47,7 @@ def generate_keypair(directory: str | os.PathLike[str], name: str, common_name: 
             serialization.NoEncryption(),
         ),
     )
-    cert_file.write_bytes(_self_signed_cert(key, common_name).public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(_self_signed_cert(key, common_name, days).public_bytes(serialization.Encoding.PEM))
     return key_file, cert_file
 
 
@@ -55,17 +58,18 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def _self_signed_cert(key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
+def _self_signed_cert(key: rsa.RSAPrivateKey, common_name: str, days: int = 3650) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.timezone.utc)
+    not_after = now + dt.timedelta(days=days)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
+        .not_valid_before(min(now, not_after) - dt.timedelta(days=1))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
