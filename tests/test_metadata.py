@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import shutil
 import time
 
 import pytest
@@ -54,6 +55,15 @@ def clock(monkeypatch):
     monkeypatch.setattr(metadata, "_now", lambda: fake.now)
     monkeypatch.setattr(sp_config, "_clock", lambda: fake.now)
     return fake
+
+
+@pytest.fixture(params=["xmlsec", "xmlsec1"])
+def crypto_backend(request, monkeypatch):
+    """For the logins through the ACS: both crypto backends (metadata signatures are verified in-process)."""
+    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
+        pytest.skip("the xmlsec1 program is not installed")
+    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -106,7 +116,7 @@ def build() -> None:
 # Fetching and serving
 
 
-def test_login_through_metadata_fetched_from_a_url(browser, federation, server):
+def test_login_through_metadata_fetched_from_a_url(browser, crypto_backend, federation, server):
     assert signs_in(browser)
     assert User.objects.count() == 1
     assert server.requests["idp-a.xml"] == 1
@@ -114,7 +124,7 @@ def test_login_through_metadata_fetched_from_a_url(browser, federation, server):
     assert server.requests["idp-a.xml"] == 1  # the cached configuration, no new fetch
 
 
-def test_refreshed_on_schedule_and_rotation_honoured(browser, federation, server, clock, settings):
+def test_refreshed_on_schedule_and_rotation_honoured(browser, crypto_backend, federation, server, clock, settings):
     assert signs_in(browser)
     server.serve("idp-a.xml", signed(IDP_A_NEXT))  # the IdP rolled its key
     clock.advance(5 * HOUR)
@@ -151,7 +161,9 @@ def test_valid_until_brings_the_refresh_forward(federation, server, clock):
 # Refusing, and the last good copy
 
 
-def test_expired_metadata_refused_and_last_good_copy_serves_until_it_expires(browser, federation, server, clock):
+def test_expired_metadata_refused_and_last_good_copy_serves_until_it_expires(
+    browser, crypto_backend, federation, server, clock
+):
     server.serve("idp-a.xml", signed(valid_until=8 * HOUR))
     metadata.Store().forget(federation)
     sp_config.refresh()
@@ -190,7 +202,7 @@ def test_expired_metadata_never_served(federation, server):
     ],
     ids=["rogue-signer", "unsigned", "tampered"],
 )
-def test_bad_signature_refused_and_last_good_copy_kept(browser, federation, server, clock, document):
+def test_bad_signature_refused_and_last_good_copy_kept(browser, crypto_backend, federation, server, clock, document):
     assert signs_in(browser)
     server.serve("idp-a.xml", document())
     clock.advance(6 * HOUR + 1)
@@ -200,7 +212,7 @@ def test_bad_signature_refused_and_last_good_copy_kept(browser, federation, serv
     assert b"attacker.example" not in metadata.Store().get(federation).xml
 
 
-def test_unreachable_reported_once_per_retry(browser, federation, server, clock, caplog):
+def test_unreachable_reported_once_per_retry(browser, crypto_backend, federation, server, clock, caplog):
     assert signs_in(browser)
     server.fail("idp-a.xml", 503)
     clock.advance(6 * HOUR + 1)
@@ -285,7 +297,7 @@ def test_per_node_copy_survives_a_cache_flush(federation, server, settings):
 # Files
 
 
-def test_metadata_from_a_file(browser, settings, federation, tmp_path, clock):
+def test_metadata_from_a_file(browser, crypto_backend, settings, federation, tmp_path, clock):
     path = tmp_path / "idp-a.xml"
     path.write_bytes(signed())
     settings.SAML_JIT = {**settings.SAML_JIT, "METADATA": [{"file": str(path), "cert": str(SIGNER_CERT)}]}
