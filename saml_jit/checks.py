@@ -645,23 +645,37 @@ def check_metadata(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> l
     except (ImproperlyConfigured, InvalidCacheBackendError) as exc:
         return [Error(str(exc), hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
     messages = [m for source in sources for m in _source_messages(source)]
-    documents = [copy.xml for copy in map(store.get, sources) if copy is not None]
+    documents = [copy.xml for copy in map(_stored_copy(store), sources) if copy is not None]
     # SAML_CONFIG's own metadata: pysaml2 reports what it cannot read when it loads it.
     with contextlib.suppress(managed_metadata.MetadataRefused):
         documents += [xml for _, xml in configured_documents(_saml_config())]
     return messages + _certificate_warnings(documents)
 
 
+def _stored_copy(store: managed_metadata.Store) -> Any:
+    def get(source: managed_metadata.Source) -> managed_metadata.Copy | None:
+        try:
+            return store.get(source)
+        except Exception:  # reported by _source_messages
+            return None
+
+    return get
+
+
 def _source_messages(source: managed_metadata.Source) -> list[CheckMessage]:
     if source.cert and not os.path.isfile(source.cert):
-        message = f"The metadata signer certificate {source.cert} of {source.location} is not a file."
+        message = f"The metadata signer certificate {source.cert} of {source.label} is not a file."
         return [Error(message, hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
-    copy = managed_metadata.Store().get(source)
+    try:
+        copy = managed_metadata.Store().get(source)
+    except Exception as exc:  # the cache's client errors differ per backend; a check must not crash
+        message = f"The stored copy of the metadata at {source.label} cannot be read ({type(exc).__name__})."
+        return [Warning(message, hint=Hints.METADATA_NOT_FETCHED, id=Codes.METADATA_NOT_FETCHED)]
     if copy is None:
-        message = f"No good copy of the metadata at {source.location} has been fetched yet."
+        message = f"No good copy of the metadata at {source.label} has been fetched yet."
         return [Warning(message, hint=Hints.METADATA_NOT_FETCHED, id=Codes.METADATA_NOT_FETCHED)]
     if copy.expired(time.time()):
-        message = f"The last good copy of the metadata at {source.location} has expired (validUntil)."
+        message = f"The last good copy of the metadata at {source.label} has expired (validUntil)."
         return [Error(message, hint=Hints.METADATA_EXPIRED, id=Codes.METADATA_EXPIRED)]
     return []
 

@@ -42,7 +42,7 @@ def record_refusal(
             source=EventSource.SYSTEM,
             idp_entity_id=entity_ids[0] if len(entity_ids) == 1 else "",
             reason_code=code,
-            message=f"Metadata from {source.location}: {detail}"[:_MESSAGE_LENGTH],
+            message=f"Metadata from {source.label}: {detail}"[:_MESSAGE_LENGTH],
         )
     except DatabaseError:
         # A fetch may fail while the database is down too; the log line above stays.

@@ -174,7 +174,7 @@ def test_expired_metadata_refused_and_last_good_copy_serves_until_it_expires(
     assert refusals(metadata.EXPIRED).count() == 1
     event = refusals(metadata.EXPIRED).get()
     assert event.idp_entity_id == IDP_A.entity_id
-    assert server.url("idp-a.xml") in event.message
+    assert server.url("idp-a.xml") in event.message  # no query: shown as configured
     request_id = browser.start_login(IDP_A)
     clock.advance(2 * HOUR)  # the last good copy's validUntil passes
     response = browser.post_response(IDP_A, name_id="subject-3", attributes={}, in_response_to=request_id)
@@ -477,3 +477,22 @@ def test_check_errors_on_malformed_settings(settings, changes):
 def test_check_numbers(settings):
     settings.SAML_JIT = {"METADATA_REFRESH": 0}
     assert any(m.id == Codes.INVALID_SETTING and "METADATA_REFRESH" in m.msg for m in check_values())
+
+
+def test_logs_and_events_never_show_url_credentials_or_query(settings, federation, caplog):
+    url = "http://reader:s3cret@127.0.0.1:9/md.xml?token=s3cret"
+    settings.SAML_JIT = {**settings.SAML_JIT, "METADATA": [url]}
+    source = metadata.sources()[0]
+    assert metadata.current(source) is None
+    event = refusals(metadata.FETCH_FAILED).get()
+    assert "s3cret" not in event.message and "127.0.0.1:9/md.xml" in event.message
+    assert not any("s3cret" in record.getMessage() for record in caplog.records)
+    metadata.Store().forget(source)
+
+
+def test_check_survives_an_unreadable_store(federation, monkeypatch):
+    def broken(self, source):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(metadata.Store, "get", broken)
+    assert check_ids() == [Codes.METADATA_NOT_FETCHED]

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.core.cache import caches
@@ -109,6 +110,15 @@ class Source:
     @property
     def is_url(self) -> bool:
         return self.location.startswith(("https://", "http://"))
+
+    @property
+    def label(self) -> str:
+        """The location for logs and events: an URL without its query or credentials (they may hold tokens)."""
+        if not self.is_url:
+            return self.location
+        parts = urlsplit(self.location)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""
+        return urlunsplit((parts.scheme, f"{host}:{parts.port}" if parts.port else host, parts.path, "", ""))
 
     @property
     def key(self) -> str:
@@ -352,7 +362,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def report(source: Source, exc: MetadataRefused, entity_ids: Iterable[str] = ()) -> None:
     """Log a refusal (location and reason code only) and send :data:`refused`."""
-    logger.warning("saml_jit refused metadata from %s: %s (%s)", source.location, exc.code, exc.detail)
+    logger.warning("saml_jit refused metadata from %s: %s (%s)", source.label, exc.code, exc.detail)
     for receiver, result in refused.send_robust(
         sender=Source, source=source, code=exc.code, detail=exc.detail, entity_ids=tuple(entity_ids)
     ):
@@ -371,7 +381,7 @@ def refresh(source: Source, store: Store | None = None, *, now: float | None = N
         report(source, exc, previous.entity_ids if previous is not None else ())
         raise
     store.put(source, copy)
-    logger.info("saml_jit refreshed metadata from %s (%d entities)", source.location, len(copy.entity_ids))
+    logger.info("saml_jit refreshed metadata from %s (%d entities)", source.label, len(copy.entity_ids))
     return copy
 
 

@@ -47,16 +47,16 @@ class Command(BaseCommand):
 
     def source(self, source: metadata.Source, check_only: bool, now: datetime) -> list[str]:
         """Fetch and check one source; list the certificates of the copy that will serve."""
-        self.stdout.write(f"{source.location}{' (signed by ' + source.cert + ')' if source.cert else ''}")
+        self.stdout.write(f"{source.label}{' (signed by ' + source.cert + ')' if source.cert else ''}")
         try:
             copy = self.fetch(source, check_only)
         except metadata.MetadataRefused as exc:
             self.stderr.write(f"  refused: {exc.code}: {exc.detail}")
             last = metadata.Store().get(source)
             if last is None or last.expired(now.timestamp()):
-                return [f"{source.location}: {exc.code}, and no valid copy is left"]
+                return [f"{source.label}: {exc.code}, and no valid copy is left"]
             self.stdout.write(f"  the last good copy (fetched {_when(last.fetched_at)}) keeps serving")
-            return [f"{source.location}: {exc.code}", *self.document("  last good copy", last.xml, now, quiet=True)]
+            return [f"{source.label}: {exc.code}", *self.document("  last good copy", last.xml, now, quiet=True)]
         due = copy.due_at(app_settings.METADATA_REFRESH)
         self.stdout.write(
             f"  ok: {len(copy.entity_ids)} entities, validUntil {_when(copy.valid_until)}, "
