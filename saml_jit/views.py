@@ -33,7 +33,7 @@ from .exceptions import Denied, Refusal, Rejected, Replayed
 from .middleware import LOGIN_COMMITTED
 from .models import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH, EventKind, FederatedIdentity
 from .saml import logout as slo
-from .saml.assertions import from_response
+from .saml.assertions import from_response, issuer_of
 from .saml.config import CachedSPConfigMixin
 from .saml.decryption import guarded_decryption
 from .saml.errors import classify
@@ -65,6 +65,19 @@ class ServerFaultMixin:
 
     def fault_code(self, request: HttpRequest) -> str:
         return "session_unavailable" if getattr(request, LOGIN_COMMITTED, False) else "service_unavailable"
+
+
+def remember_issuer(client: Any, response: Any) -> None:
+    """For a Response without its own Issuer, file the session under the assertion's (for logout).
+
+    pysaml2 files what it validated under the Response's Issuer, empty here;
+    logout then finds no IdP to send its LogoutRequest to.
+    """
+    if response.issuer() or client.users is None:
+        return
+    info = {**response.session_info(), "issuer": issuer_of(response)}
+    client.users.cache.delete(info["name_id"])  # filed under "", which logout would try to reach
+    client.users.add_information_about_person(info)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -117,6 +130,7 @@ class AssertionConsumerServiceView(
             skew=app_settings.CLOCK_SKEW,
         )
         self.run_custom_validation(response)
+        remember_issuer(client, response)
         oq_cache.delete(response.session_id())
         return response
 

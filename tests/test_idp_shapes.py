@@ -24,6 +24,7 @@ import shutil
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from saml_jit.models import FederatedIdentity, ProvisioningEvent
 from tests.federation import IDP_A, SP_CERT, saml_config
@@ -134,3 +135,11 @@ def test_no_response_issuer_assertion_from_another_idp_is_theirs(browser):
     # an assertion that claims IdP B does not verify.
     response = browser.login(**NO_RESPONSE_ISSUER, issuer="https://idp-b.example.net/idp/metadata")
     assert_only_rejection(response, "bad_signature")
+
+
+def test_logout_after_a_login_without_response_issuer(browser):
+    # The session is filed under the assertion's issuer: SP-initiated logout reaches IdP A.
+    assert_signed_in(browser.login(**NO_RESPONSE_ISSUER))
+    response = browser.client.get(reverse("saml2_logout"))
+    assert response.status_code == 302, response.content[:2000]
+    assert response["Location"].startswith(IDP_A.slo_url)
