@@ -178,7 +178,9 @@ def test_expired_metadata_refused_and_last_good_copy_serves_until_it_expires(
     request_id = browser.start_login(IDP_A)
     clock.advance(2 * HOUR)  # the last good copy's validUntil passes
     response = browser.post_response(IDP_A, name_id="subject-3", attributes={}, in_response_to=request_id)
-    assert response.status_code in (400, 403)
+    # IdP A is no longer trusted: nothing verifies its signature.
+    assert response.status_code == 400
+    assert ProvisioningEvent.objects.filter(source=EventSource.SAML).latest("pk").reason_code == "bad_signature"
     assert User.objects.count() == 2
     assert refusals(metadata.EXPIRED).count() >= 2
 
