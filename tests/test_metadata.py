@@ -498,3 +498,38 @@ def test_check_survives_an_unreadable_store(federation, monkeypatch):
 
     monkeypatch.setattr(metadata.Store, "get", broken)
     assert check_ids() == [Codes.METADATA_NOT_FETCHED]
+
+
+def test_cold_start_waits_for_the_node_that_is_fetching(federation, server, monkeypatch):
+    # Node 1 holds the lock and is fetching; node 2, with no copy at all, waits for its result
+    # instead of starting without the IdP.
+    store = metadata.Store()
+    assert store.lock(federation, 30)
+    good = metadata.check(metadata.read(federation), federation)
+    monkeypatch.setattr(metadata, "_POLL", 0.01)
+    calls = []
+
+    def finish_on_first_poll(seconds):
+        if not calls:
+            store.put(federation, good)  # node 1 stores what it fetched
+        calls.append(seconds)
+
+    monkeypatch.setattr(metadata, "_sleep", finish_on_first_poll)
+    try:
+        assert metadata.current(federation, store) == good
+    finally:
+        store.unlock(federation)
+    assert server.requests["idp-a.xml"] == 1  # node 2 fetched nothing itself
+
+
+def test_cold_start_gives_up_after_the_timeout(federation, server, settings, monkeypatch):
+    settings.SAML_JIT = {**settings.SAML_JIT, "METADATA_TIMEOUT": 1}
+    store = metadata.Store()
+    assert store.lock(federation, 30)
+    monkeypatch.setattr(metadata, "_POLL", 0.05)
+    try:
+        started = time.monotonic()
+        assert metadata.current(federation, store) is None
+        assert 0.9 < time.monotonic() - started < 5
+    finally:
+        store.unlock(federation)

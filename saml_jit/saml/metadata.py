@@ -28,6 +28,7 @@ rebuilt when a copy falls due (:func:`seconds_until_due`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -85,6 +86,8 @@ INVALID = "metadata_invalid"
 refused = Signal()
 
 _now = time.time  # wall clock (validUntil is one); replaced by tests
+_POLL = 0.2  # seconds between two looks at another node's fetch
+_sleep = time.sleep  # replaced by tests
 
 
 class MetadataRefused(Exception):
@@ -315,36 +318,35 @@ class Store:
     def forget(self, source: Source) -> None:
         """Drop every trace of ``source`` (tests, or a source removed from the settings)."""
         self.cache.delete_many([self._key(source, part) for part in ("copy", "lock", "retry")])
-        for path in self._paths(source):
+        path = self._path(source)
+        if path is not None:
             path.unlink(missing_ok=True)
 
     @staticmethod
     def _key(source: Source, part: str) -> str:
         return f"saml_jit:metadata:{source.key}:{part}"
 
-    def _paths(self, source: Source) -> tuple[Path, ...]:
-        if self.directory is None:
-            return ()
-        return (self.directory / f"{source.key}.xml", self.directory / f"{source.key}.json")
+    def _path(self, source: Source) -> Path | None:
+        return self.directory / f"{source.key}.json" if self.directory is not None else None
 
     def _read_file(self, source: Source) -> Copy | None:
-        paths = self._paths(source)
-        if not paths or not all(path.exists() for path in paths):
+        path = self._path(source)
+        if path is None or not path.exists():
             return None
         try:
-            times = json.loads(paths[1].read_text())
-            return Copy(paths[0].read_bytes(), **{**times, "entity_ids": tuple(times["entity_ids"])})
+            stored = json.loads(path.read_text())
+            xml = base64.b64decode(stored.pop("xml"))
+            return Copy(xml, **{**stored, "entity_ids": tuple(stored["entity_ids"])})
         except (OSError, ValueError, TypeError, KeyError):
-            logger.warning("saml_jit ignores the unreadable metadata copy %s", paths[0])
+            logger.warning("saml_jit ignores the unreadable metadata copy %s", path)
             return None
 
     def _write_file(self, source: Source, copy: Copy) -> None:
-        paths = self._paths(source)
-        if not paths:
-            return
-        times = {k: v for k, v in asdict(copy).items() if k != "xml"}
-        _atomic_write(paths[0], copy.xml)
-        _atomic_write(paths[1], json.dumps(times).encode("utf-8"))
+        # One file (the document and its times together): a reader never pairs one copy's times with another's XML.
+        path = self._path(source)
+        if path is not None:
+            stored = {**asdict(copy), "xml": base64.b64encode(copy.xml).decode("ascii")}
+            _atomic_write(path, json.dumps(stored).encode("utf-8"))
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -385,10 +387,23 @@ def refresh(source: Source, store: Store | None = None, *, now: float | None = N
     return copy
 
 
+def _wait_for_another_fetch(source: Source, store: Store) -> Copy | None:
+    """No copy at all and another node is fetching (a cold start): wait for its result, up to the timeout."""
+    deadline = time.monotonic() + app_settings.METADATA_TIMEOUT
+    while time.monotonic() < deadline:
+        _sleep(_POLL)
+        found = store.get(source)
+        if found is not None:
+            return found
+    return None
+
+
 def _refresh_once(source: Source, store: Store, copy: Copy | None, now: float) -> Copy | None:
     """:func:`refresh` by one node at a time, and not again for ``METADATA_RETRY`` after a failure."""
-    if store.backing_off(source, now) or not store.lock(source, 2 * app_settings.METADATA_TIMEOUT + 5):
+    if store.backing_off(source, now):
         return copy
+    if not store.lock(source, 2 * app_settings.METADATA_TIMEOUT + 5):
+        return copy if copy is not None else _wait_for_another_fetch(source, store)
     try:
         return refresh(source, store, now=now)
     except MetadataRefused:
