@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import InvalidCacheBackendError
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.utils.module_loading import import_string
@@ -25,6 +30,8 @@ from .conf import (
     app_settings,
 )
 from .mapping import FORBIDDEN_FIELDS
+from .saml import metadata as managed_metadata
+from .saml.certificates import certificates, configured_documents
 
 BACKEND = "saml_jit.backends.SamlJitBackend"
 EXPIRY_MIDDLEWARE = "saml_jit.middleware.GrantExpiryMiddleware"
@@ -65,6 +72,10 @@ class Codes:
     AUTHN_CONTEXT_INVALID = "saml_jit.E030"
     SESSION_SETTING_INVALID = "saml_jit.E031"
     LOGOUT_ALL_SESSIONS_UNSUPPORTED = "saml_jit.W030"
+    METADATA_SETTING_INVALID = "saml_jit.E020"
+    METADATA_EXPIRED = "saml_jit.E021"
+    IDP_CERT_EXPIRING = "saml_jit.W020"
+    METADATA_NOT_FETCHED = "saml_jit.W021"
 
 
 class Hints:
@@ -93,6 +104,23 @@ class Hints:
     LOGOUT_ALL_SESSIONS_UNSUPPORTED = (
         "Signed-cookie sessions live in the browser and cannot be ended from the server: use the db, "
         "cached_db or cache session engine, or expect single logout to end only the browser it reaches."
+    )
+    METADATA_SETTING_INVALID = (
+        'Each SAML_JIT["METADATA"] entry is an https URL, a file path, or {"url" or "file": ..., "cert": the '
+        "metadata signer's certificate file}; METADATA_CACHE must name a cache from CACHES."
+    )
+    METADATA_EXPIRED = (
+        "Run manage.py saml_jit_metadata and ask the IdP (or federation) operator why its metadata is stale: "
+        "nobody can sign in through these IdPs until a valid copy is fetched."
+    )
+    IDP_CERT_EXPIRING = (
+        "Ask the IdP operator whether a key rollover is planned; if so, make sure its new certificate is in the "
+        "metadata before the old one is retired (saml_jit_metadata shows what the SP trusts). "
+        "SAML_JIT['METADATA_CERT_WARNING_DAYS'] sets how early this warns."
+    )
+    METADATA_NOT_FETCHED = (
+        "Run manage.py saml_jit_metadata to fetch it now; until a good copy exists nobody can sign in through "
+        "the IdPs it describes."
     )
     SAML_SESSION_MIDDLEWARE_MISSING = (
         f'Put "{SAML_SESSION_MIDDLEWARE}" in MIDDLEWARE, before SessionMiddleware, instead of '
@@ -517,6 +545,11 @@ _NUMBERS = {
     "SCIM_MAX_BODY": 1,
     "SCIM_PAGE_SIZE": 1,
     "SCIM_REFUSAL_EVENT_INTERVAL": 0,
+    "METADATA_REFRESH": 1,
+    "METADATA_RETRY": 1,
+    "METADATA_TIMEOUT": 1,
+    "METADATA_MAX_SIZE": 1,
+    "METADATA_CERT_WARNING_DAYS": 0,
 }
 #: Global settings with a fixed set of values (the dedicated check ids have their own hint).
 _CHOICES: dict[str, tuple[tuple[str, ...], str, str | None]] = {
@@ -708,3 +741,72 @@ def check_scim_idp_settings(app_configs: Iterable[Any] | None = None, **kwargs: 
         message = f"SAML_JIT['SCIM_USERNAME_FALLBACK'] must be True or False, not {fallback!r}."
         errors.append(Error(message, id=Codes.INVALID_SETTING))
     return errors
+
+
+# --------------------------------------------------------------------------
+# IdP metadata (SAML_JIT["METADATA"] and SAML_CONFIG's own)
+
+
+@register(Tags.security)
+def check_metadata(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Managed metadata: its settings, its last good copies, and the IdP certificates they carry.
+
+    Reads only what is stored (the cache, the per-node files, ``SAML_CONFIG``'s
+    inline and local metadata): a check run fetches nothing.
+    """
+    try:
+        sources = managed_metadata.sources()
+        store = managed_metadata.Store()
+    except (ImproperlyConfigured, InvalidCacheBackendError) as exc:
+        return [Error(str(exc), hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
+    messages = [m for source in sources for m in _source_messages(source)]
+    documents = [copy.xml for copy in map(_stored_copy(store), sources) if copy is not None]
+    # SAML_CONFIG's own metadata: pysaml2 reports what it cannot read when it loads it.
+    with contextlib.suppress(managed_metadata.MetadataRefused):
+        documents += [xml for _, xml in configured_documents(_saml_config())]
+    return messages + _certificate_warnings(documents)
+
+
+def _stored_copy(store: managed_metadata.Store) -> Any:
+    def get(source: managed_metadata.Source) -> managed_metadata.Copy | None:
+        try:
+            return store.get(source)
+        except Exception:  # reported by _source_messages
+            return None
+
+    return get
+
+
+def _source_messages(source: managed_metadata.Source) -> list[CheckMessage]:
+    if source.cert and not os.path.isfile(source.cert):
+        message = f"The metadata signer certificate {source.cert} of {source.label} is not a file."
+        return [Error(message, hint=Hints.METADATA_SETTING_INVALID, id=Codes.METADATA_SETTING_INVALID)]
+    try:
+        copy = managed_metadata.Store().get(source)
+    except Exception as exc:  # the cache's client errors differ per backend; a check must not crash
+        message = f"The stored copy of the metadata at {source.label} cannot be read ({type(exc).__name__})."
+        return [Warning(message, hint=Hints.METADATA_NOT_FETCHED, id=Codes.METADATA_NOT_FETCHED)]
+    if copy is None:
+        message = f"No good copy of the metadata at {source.label} has been fetched yet."
+        return [Warning(message, hint=Hints.METADATA_NOT_FETCHED, id=Codes.METADATA_NOT_FETCHED)]
+    if copy.expired(time.time()):
+        message = f"The last good copy of the metadata at {source.label} has expired (validUntil)."
+        return [Error(message, hint=Hints.METADATA_EXPIRED, id=Codes.METADATA_EXPIRED)]
+    return []
+
+
+def _certificate_warnings(documents: Iterable[bytes]) -> list[CheckMessage]:
+    now = datetime.now(timezone.utc)
+    days = app_settings.METADATA_CERT_WARNING_DAYS
+    warnings: list[CheckMessage] = []
+    for xml in documents:
+        try:
+            found = certificates(xml)
+        except managed_metadata.MetadataRefused:
+            continue
+        for info in found:
+            if info.role == "idp" and info.signs and info.expires_within(now, days):
+                state = "has expired" if info.not_after <= now else f"expires on {info.not_after:%Y-%m-%d}"
+                message = f"The signing certificate of IdP {info.entity_id} ({info.subject}) {state}."
+                warnings.append(Warning(message, hint=Hints.IDP_CERT_EXPIRING, id=Codes.IDP_CERT_EXPIRING))
+    return warnings

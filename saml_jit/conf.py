@@ -304,6 +304,23 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "SCIM_PAGE_SIZE": 100,
     #: SCIM: at most one "token refused" event per client address in this many seconds.
     "SCIM_REFUSAL_EVENT_INTERVAL": 60,
+    #: IdP metadata saml_jit fetches, checks and refreshes itself (saml_jit.saml.metadata): a list of
+    #: {"url": ... or "file": ..., "cert": signer certificate file (optional)}, or plain URLs/paths.
+    "METADATA": [],
+    #: Seconds between two fetches of each METADATA source (sooner when its cacheDuration says so).
+    "METADATA_REFRESH": 6 * 3600,
+    #: Seconds before a failed fetch is tried again (the last good copy keeps serving meanwhile).
+    "METADATA_RETRY": 300,
+    #: Seconds an HTTP metadata fetch may take.
+    "METADATA_TIMEOUT": 10,
+    #: Largest accepted metadata document, in bytes.
+    "METADATA_MAX_SIZE": 10 * 1024 * 1024,
+    #: The Django cache alias holding the last good copies (shared by every node) and the fetch lock.
+    "METADATA_CACHE": "default",
+    #: A directory for a per-node copy of the last good metadata (survives a cache flush); None: none.
+    "METADATA_DIR": None,
+    #: Days before an IdP certificate's expiry from which the system check warns.
+    "METADATA_CERT_WARNING_DAYS": 30,
 }
 
 KNOWN_KEYS = PER_IDP_KEYS | frozenset(GLOBAL_DEFAULTS)
@@ -419,6 +436,14 @@ class AppSettings:
     SCIM_MAX_BODY: _Global[int] = _Global(int)
     SCIM_PAGE_SIZE: _Global[int] = _Global(int)
     SCIM_REFUSAL_EVENT_INTERVAL: _Global[int] = _Global(int)
+    METADATA: _Global[list[Any]] = _Global(list)
+    METADATA_REFRESH: _Global[float] = _Global(float)
+    METADATA_RETRY: _Global[float] = _Global(float)
+    METADATA_TIMEOUT: _Global[float] = _Global(float)
+    METADATA_MAX_SIZE: _Global[int] = _Global(int)
+    METADATA_CACHE: _Global[str] = _Global(str)
+    METADATA_DIR: _Global[str | None] = _Global(_optional)
+    METADATA_CERT_WARNING_DAYS: _Global[int] = _Global(int)
 
     @property
     def raw(self) -> dict[str, Any]:

@@ -31,16 +31,19 @@ def ignore_folder(folder: Path) -> None:
         gitignore.write_text("*\n")
 
 
-def write_keypair(key_file: Path, cert_file: Path, common_name: str, *, overwrite: bool = False) -> None:
-    """Write an RSA-2048 key (PKCS#8 PEM, 0600) and its self-signed certificate.
+def write_keypair(
+    key_file: Path, cert_file: Path, common_name: str, *, overwrite: bool = False, validity: dt.timedelta = VALIDITY
+) -> None:
+    """Write an RSA-2048 key (PKCS#8 PEM, 0600) and its self-signed certificate, valid for ``validity``.
 
     Without ``overwrite`` an existing key is an error (``FileExistsError``):
     replacing an SP key silently breaks every IdP that trusts the old certificate.
+    A negative ``validity`` makes a certificate that expired that long ago (tests of expiry).
     """
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     _write_private(key_file, pem, overwrite=overwrite)
-    cert_file.write_bytes(self_signed_cert(key, common_name).public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(self_signed_cert(key, common_name, validity).public_bytes(serialization.Encoding.PEM))
 
 
 def _write_private(path: Path, data: bytes, *, overwrite: bool) -> None:
@@ -52,18 +55,19 @@ def _write_private(path: Path, data: bytes, *, overwrite: bool) -> None:
         handle.write(data)
 
 
-def self_signed_cert(key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
-    """A CA:false certificate for ``key``, valid from yesterday for :data:`VALIDITY`."""
+def self_signed_cert(key: rsa.RSAPrivateKey, common_name: str, validity: dt.timedelta = VALIDITY) -> x509.Certificate:
+    """A CA:false certificate for ``key``, valid from a day before now (or before its end) for ``validity``."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.timezone.utc)
+    not_after = now + validity
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + VALIDITY)
+        .not_valid_before(min(now, not_after) - dt.timedelta(days=1))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

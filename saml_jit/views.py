@@ -40,7 +40,7 @@ from .models import ENTITY_ID_MAX_LENGTH, SUBJECT_MAX_LENGTH, EventKind, Federat
 from .provisioning.sessions import end_sessions_from
 from .saml import authn as saml_authn
 from .saml import logout as slo
-from .saml.assertions import authn_of, from_response
+from .saml.assertions import authn_of, from_response, issuer_of
 from .saml.config import CachedSPConfigMixin
 from .saml.decryption import guarded_decryption
 from .saml.errors import classify
@@ -130,6 +130,19 @@ def validate_response(
     return response
 
 
+def remember_issuer(client: Any, response: Any) -> None:
+    """For a Response without its own Issuer, file the session under the assertion's (for logout).
+
+    pysaml2 files what it validated under the Response's Issuer, empty here;
+    logout then finds no IdP to send its LogoutRequest to.
+    """
+    if response.issuer() or client.users is None:
+        return
+    info = {**response.session_info(), "issuer": issuer_of(response)}
+    client.users.cache.delete(info["name_id"])  # filed under "", which logout would try to reach
+    client.users.add_information_about_person(info)
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class AssertionConsumerServiceView(
     ServerFaultMixin, CachedSPConfigMixin, djangosaml2_views.AssertionConsumerServiceView
@@ -187,6 +200,7 @@ class AssertionConsumerServiceView(
         )
         self.check_authn(saml_session, response)
         self.run_custom_validation(response)
+        remember_issuer(client, response)
         oq_cache.delete(response.session_id())
         return response
 
@@ -214,8 +228,9 @@ class AssertionConsumerServiceView(
         return pysaml2_validate(client, saml_response, outstanding)
 
     def login(self, request: HttpRequest, response: Any) -> HttpResponse:
-        session_info = response.session_info()
         assertion = from_response(response)
+        # The verified issuer, also when the Response named none (the assertion's).
+        session_info = {**response.session_info(), "issuer": assertion.idp_entity_id}
         try:
             user = auth.authenticate(
                 request,

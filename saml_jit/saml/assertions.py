@@ -67,13 +67,22 @@ def _attributes(assertion: Any) -> tuple[dict[str, tuple[str, ...]], frozenset[s
     return attributes, frozenset(duplicates)
 
 
+def issuer_of(response: Any) -> str:
+    """The Response's Issuer, or the assertion's when the Response names none (SAML Profiles §4.1.4.2).
+
+    Only for a response :func:`saml_jit.saml.response.verify_response` accepted.
+    """
+    issuer = response.assertion.issuer
+    return response.issuer() or ((issuer.text or "").strip() if issuer is not None else "")
+
+
 def from_response(response: Any) -> AssertionData:
     """Build assertion data from a validated ``saml2.response.AuthnResponse``."""
     assertion = response.assertion
     name_id = response.name_id
     attributes, duplicates = _attributes(assertion)
     return AssertionData(
-        idp_entity_id=response.issuer() or "",
+        idp_entity_id=issuer_of(response),
         name_id=name_id.text if name_id is not None else None,
         name_id_format=(name_id.format or "") if name_id is not None else "",
         assertion_id=assertion.id or "",

@@ -89,6 +89,7 @@ from saml2.config import SPConfig
 
 from ..conf import app_settings
 from . import adapter
+from . import metadata as managed_metadata
 from .security import security_context
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def build_sp_config(config: dict[str, Any], backend: str | None = None) -> SPCon
     store) never needs the ``xmlsec1`` program. ``config`` is not modified.
     """
     backend = backend or crypto_backend()
-    config = copy.deepcopy(config)
+    config = with_managed_metadata(copy.deepcopy(config))
     if backend == "xmlsec":
         adapter.enable()
         config["crypto_backend"] = adapter.BACKEND_NAME
@@ -138,6 +139,16 @@ def build_sp_config(config: dict[str, Any], backend: str | None = None) -> SPCon
     conf = SPConfig()
     conf.load(config)
     return conf
+
+
+def with_managed_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the good copies of ``SAML_JIT["METADATA"]`` added as ``inline`` metadata."""
+    documents = managed_metadata.inline_documents()
+    if documents:
+        sources = dict(config.get("metadata") or {})
+        sources["inline"] = [*(sources.get("inline") or []), *documents]
+        config["metadata"] = sources
+    return config
 
 
 def _settings_loader(request: HttpRequest | None = None) -> SPConfig:
@@ -213,6 +224,8 @@ def _cacheable(conf: SPConfig) -> bool:
 class _Entry:
     config: SPConfig
     built_at: float  # _clock()
+    #: When managed metadata falls due (_clock()); None: only CONFIG_MAX_AGE counts.
+    refresh_at: float | None = None
 
 
 _clock = time.monotonic  # replaced by tests
@@ -229,6 +242,8 @@ def _max_age() -> float | None:
 
 def _fresh(entry: _Entry | None, now: float) -> bool:
     if entry is None:
+        return False
+    if entry.refresh_at is not None and now >= entry.refresh_at:
         return False
     max_age = _max_age()
     return max_age is None or now - entry.built_at < max_age
@@ -298,7 +313,9 @@ def _build_and_store(
         with _state_lock:
             _uncacheable.add(key)
         return conf
-    _store(key, _Entry(conf, _clock()), generation)
+    due_in = managed_metadata.seconds_until_due()
+    built_at = _clock()
+    _store(key, _Entry(conf, built_at, None if due_in is None else built_at + due_in), generation)
     return conf
 
 

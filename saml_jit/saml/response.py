@@ -175,12 +175,25 @@ def _uses_sha1(signature: Any) -> bool:
     return bool(algorithms & SHA1_ALGORITHMS)
 
 
+def _text(element: Any) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
 def _check_issuer(response: Any, inspection: Inspection) -> str:
-    issuer = response.issuer() or ""
-    if issuer != inspection.issuer:
+    """The verified issuer: the Response's, or (SAML Profiles §4.1.4.2) the assertion's.
+
+    A Response may leave out its own ``<Issuer>`` when it is not signed; the
+    assertion then names the IdP, and its signature was verified against that
+    IdP's metadata. A signed Response must name who signed it.
+    """
+    message_issuer = response.issuer() or ""
+    assertion_issuer = _text(response.assertion.issuer)
+    if not message_issuer and response.response.signature is not None:
+        raise Rejected("issuer_mismatch", "A signed Response must carry its own Issuer.")
+    issuer = message_issuer or assertion_issuer
+    if not issuer or (inspection.issuer and issuer != inspection.issuer):
         raise Rejected("issuer_mismatch", "The verified issuer differs from the one the document named.")
-    assertion_issuer = response.assertion.issuer
-    if assertion_issuer is not None and (assertion_issuer.text or "").strip() != issuer:
+    if assertion_issuer and assertion_issuer != issuer:
         raise Rejected("issuer_mismatch", "The assertion's issuer differs from the response's.")
     return issuer
 

@@ -7,6 +7,7 @@ folder it marks git-ignored.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -18,21 +19,23 @@ from saml_jit.keygen import ignore_folder, write_keypair
 __all__ = ["generate_keypair"]
 
 
-def generate_keypair(directory: str | os.PathLike[str], name: str, common_name: str) -> tuple[Path, Path]:
+def generate_keypair(
+    directory: str | os.PathLike[str], name: str, common_name: str, *, days: int = 3650
+) -> tuple[Path, Path]:
     """Return ``(key_file, cert_file)`` for ``name`` in ``directory``, creating them once.
 
-    The key is RSA-2048 and the certificate self-signed for ten years, both
-    PEM (:func:`saml_jit.keygen.write_keypair`). The directory gets a
-    ``.gitignore`` of ``*`` so a private key can never be committed by
-    accident; existing files are reused so that metadata exchanged earlier
-    stays valid across restarts.
+    The key is RSA-2048 and the certificate self-signed for ``days`` (ten
+    years; negative: expired that long ago — use a fresh directory for those),
+    both PEM (:func:`saml_jit.keygen.write_keypair`). The directory gets a ``.gitignore`` of ``*`` so a private key can
+    never be committed by accident; existing files are reused so that
+    metadata exchanged earlier stays valid across restarts.
     """
     folder = Path(directory)
     ignore_folder(folder)
     key_file, cert_file = folder / f"{name}.key", folder / f"{name}.crt"
     if key_file.exists() and cert_file.exists():
         return key_file, cert_file
-    write_keypair(key_file, cert_file, common_name, overwrite=True)
+    write_keypair(key_file, cert_file, common_name, overwrite=True, validity=dt.timedelta(days=days))
     return key_file, cert_file
 
 

@@ -144,6 +144,10 @@ class ResponseSpec:
     destination: str | None = None
     recipient: str | None = None
     issuer: str | None = None
+    #: False leaves out the Response's own ``<Issuer>`` (SAML Profiles
+    #: §4.1.4.2 allows that when the Response is not signed); the assertion
+    #: still names its issuer.
+    response_issuer: bool = True
     #: The issue instant (a datetime, or seconds relative to now); the
     #: assertion is valid from then for ``lifetime`` seconds, so
     #: ``now=-3600`` gives an expired response with a valid signature.
@@ -296,7 +300,9 @@ def build_response(spec: ResponseSpec, idp_entity_id: str, signer: Signer) -> sa
         issue_instant=_saml_time(response_instant),
         destination=spec.destination or spec.acs_url,
         in_response_to=spec.in_response_to,
-        issuer=saml.Issuer(text=spec.issuer or idp_entity_id, format=NAMEID_FORMAT_ENTITY),
+        issuer=saml.Issuer(text=spec.issuer or idp_entity_id, format=NAMEID_FORMAT_ENTITY)
+        if spec.response_issuer
+        else None,
         status=spec.status or success_status_factory(),
     )
     if spec.sign_assertion:
