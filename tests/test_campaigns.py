@@ -135,6 +135,56 @@ def test_mark_reviewed_records_who_and_never_ones_own(alice, browser):
     assert list(EventReview.objects.values_list("event_id", "reviewed_by")) == [(created.pk, carol.get_username())]
 
 
+def test_the_review_filter_lists_the_debt_then_the_reviewed(alice, browser):
+    carol = reviewer()
+    carol.user_permissions.add(Permission.objects.get(codename="view_provisioningevent"))
+    client = client_for(User.objects.get(pk=carol.pk))
+    created = ProvisioningEvent.objects.get(kind=EventKind.CREATED)
+    alice_logs_in(browser)  # a plain login: nothing to review
+    url = reverse("admin:saml_jit_provisioningevent_changelist")
+
+    def listed(review):
+        return {e.pk for e in client.get(url, {"review": review}).context["cl"].result_list}
+
+    assert listed("due") == {created.pk}
+    assert listed("done") == set()
+    client.post(url, {"action": "mark_reviewed", "_selected_action": [created.pk]})
+    assert listed("due") == set()
+    assert listed("done") == {created.pk}
+    page = client.get(reverse("admin:saml_jit_provisioningevent_change", args=[created.pk])).content.decode()
+    assert f"Reviewed by {carol.get_username()}" in page
+    login = ProvisioningEvent.objects.get(kind=EventKind.LOGIN)
+    page = client.get(reverse("admin:saml_jit_provisioningevent_change", args=[login.pk])).content.decode()
+    assert "No review needed" in page
+
+
+def test_only_reviewers_mark_events_reviewed(alice):
+    viewer = account("victor", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_provisioningevent"))
+    client = client_for(User.objects.get(pk=viewer.pk))
+    url = reverse("admin:saml_jit_provisioningevent_changelist")
+    created = ProvisioningEvent.objects.get(kind=EventKind.CREATED)
+    page = client.get(url, {"review": "due"})
+    assert "mark_reviewed" not in page.content.decode()  # the action is not offered
+    assert "Needs review" in page.content.decode()  # the filter is
+    response = client.post(url, {"action": "mark_reviewed", "_selected_action": [created.pk]}, follow=True)
+    assert response.status_code == 200
+    assert not EventReview.objects.exists()
+
+
+def test_a_second_mark_keeps_the_first_reviewer(alice):
+    carol, dave = reviewer("carol"), reviewer("dave")
+    created = ProvisioningEvent.objects.get(kind=EventKind.CREATED)
+    url = reverse("admin:saml_jit_provisioningevent_changelist")
+    for user in (carol, dave):
+        user.user_permissions.add(Permission.objects.get(codename="view_provisioningevent"))
+        client = client_for(User.objects.get(pk=user.pk))
+        response = client.post(url, {"action": "mark_reviewed", "_selected_action": [created.pk]}, follow=True)
+        assert response.status_code == 200
+    assert list(EventReview.objects.values_list("reviewed_by", flat=True)) == [carol.get_username()]
+    assert "0 events reviewed." in response.content.decode()
+
+
 # ----------------------------------------------------------------------------- a campaign, end to end
 
 

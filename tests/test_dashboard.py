@@ -293,6 +293,54 @@ def test_account_figures_are_counted_from_the_cache_until_recounted(admin_client
     assert re.search(r'id="figure-duplicate_email">.*?<td class="figure"><a [^>]*>2</a>', html, re.S)
 
 
+def duplicates_shown(client) -> str:
+    html = client.get(DASHBOARD).content.decode()
+    return re.search(r'id="figure-duplicate_email">.*?<td class="figure"><a [^>]*>(\d+)</a>', html, re.S).group(1)
+
+
+def age_the_account_figures() -> None:
+    counted = dashboard.account_counts()
+    old = counted.counted_at - timedelta(seconds=dashboard.ACCOUNT_COUNTS_MAX_AGE + 1)
+    cache.set(dashboard.CACHE_KEY, (old, counted.reports, counted.states, counted.origins))
+
+
+@pytest.mark.django_db
+def test_stale_account_figures_are_shown_then_recounted_after_the_response(admin_client):
+    person("one", "same@example.org")
+    assert duplicates_shown(admin_client) == "0"
+    person("two", "SAME@example.org")
+    age_the_account_figures()
+    assert duplicates_shown(admin_client) == "0"  # the page did not wait for the count
+    assert dashboard.account_counts().reports["duplicate_email"] == 2  # counted once the page was sent
+    assert duplicates_shown(admin_client) == "2"
+    assert cache.get(dashboard.RECOUNT_LOCK) is None
+
+
+@pytest.mark.django_db
+def test_only_one_process_recounts_at_a_time(admin_client):
+    person("one", "same@example.org")
+    duplicates_shown(admin_client)
+    person("two", "SAME@example.org")
+    age_the_account_figures()
+    cache.add(dashboard.RECOUNT_LOCK, True)  # another app server is counting
+    assert duplicates_shown(admin_client) == "0"
+    assert dashboard.account_counts().reports["duplicate_email"] == 0
+
+
+@pytest.mark.django_db
+def test_a_failed_recount_after_the_response_is_logged_not_raised(admin_client, monkeypatch, caplog):
+    duplicates_shown(admin_client)
+    age_the_account_figures()
+
+    def broken(now=None):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(dashboard, "count_accounts", broken)
+    assert admin_client.get(DASHBOARD).status_code == 200
+    assert "recounting the account figures failed" in caplog.text
+    assert cache.get(dashboard.RECOUNT_LOCK) is None  # the next view tries again
+
+
 @pytest.mark.django_db
 def test_a_steady_render_reads_no_account_table(admin_client):
     event("login", noon(3))

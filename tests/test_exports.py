@@ -30,7 +30,7 @@ from django.urls import reverse
 from saml_jit import events
 from saml_jit.admin import EXPORT_FIELDS
 from saml_jit.admin.events import reference_number
-from saml_jit.models import EventKind, EventSource, ProvisioningEvent
+from saml_jit.models import EventKind, EventReview, EventSource, ProvisioningEvent
 from saml_jit.review.exports import CHUNK
 from tests.federation import IDP_A, IDP_B
 
@@ -194,6 +194,20 @@ def test_bad_export_requests(admin_client):
     assert admin_client.get(reverse(CHANGELIST), {"_export": "xlsx"}).status_code == 400
     response = admin_client.get(reverse(CHANGELIST), {"_export": "csv", "no_such_field": "1"})
     assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
+def test_the_export_says_who_reviewed_what(admin_client):
+    due = events.record(EventKind.LINKED, username="alice")
+    done = events.record(EventKind.LINKED, username="bob")
+    plain = events.record(EventKind.LOGIN, username="carol")
+    ProvisioningEvent.objects.filter(pk__in=[due.pk, done.pk]).update(review_required=True)
+    EventReview.objects.create(event=done, reviewed_by="root", reviewed_at=T0)
+    rows = {row["id"]: row for row in csv_rows(export(admin_client))}
+    assert (rows[str(due.pk)]["review_required"], rows[str(due.pk)]["reviewed_by"]) == ("True", "")
+    assert (rows[str(done.pk)]["reviewed_by"], rows[str(done.pk)]["reviewed_at"]) == ("root", T0.isoformat())
+    assert (rows[str(plain.pk)]["review_required"], rows[str(plain.pk)]["reviewed_at"]) == ("False", "")
+    debt = [json.loads(line) for line in export(admin_client, "jsonl", review="due").splitlines()]
+    assert [(row["id"], row["reviewed_by"]) for row in debt] == [(due.pk, "")]
 
 
 # --------------------------------------------------------------------------

@@ -97,7 +97,12 @@ class GovernanceDashboardAdmin(PageAdmin):
             reports_url=self.url(dashboard.Link("saml_jit_governancereport_changelist")),
             **(extra_context or {}),
         )
-        return TemplateResponse(request, self.template, context)
+        response = TemplateResponse(request, self.template, context)
+        if board.recount_due:
+            # Runs when the server closes the response, after the page has been sent (WSGI and ASGI
+            # both call close()): the viewer gets the stale figures now, the next viewer fresh ones.
+            response._resource_closers.append(dashboard.recount_after_response)  # type: ignore[attr-defined]
+        return response
 
 
 def _window(value: str | None) -> int:

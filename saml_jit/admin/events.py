@@ -20,13 +20,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
-from ..models import FederatedIdentity, ProvisioningEvent
+from ..models import EventReview, FederatedIdentity, ProvisioningEvent
 from ..review.exports import FORMATS
 from .common import ReadOnlyAdminMixin, SecondsMixin, idp_label, pretty_json, shortened
 from .dry_run import DryRunMixin, has_dry_run_permission
@@ -103,6 +105,17 @@ class EventDisplayMixin:
     def reference(self, obj: ProvisioningEvent) -> str:
         return f"#{obj.pk}"
 
+    @admin.display(description=_("review"))
+    def review_status(self, obj: ProvisioningEvent) -> str:
+        """Who reviewed the event and when, or that it still needs review (the review debt)."""
+        review = EventReview.objects.filter(event_id=obj.pk).first()
+        if review is not None:
+            return gettext("Reviewed by %(who)s at %(when)s") % {
+                "who": review.reviewed_by,
+                "when": date_format(timezone.localtime(review.reviewed_at), "DATETIME_FORMAT"),
+            }
+        return gettext("Needs review: not reviewed yet") if obj.review_required else gettext("No review needed")
+
 
 @admin.register(ProvisioningEvent)
 class ProvisioningEventAdmin(DryRunMixin, SecondsMixin, EventDisplayMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -141,6 +154,7 @@ class ProvisioningEventAdmin(DryRunMixin, SecondsMixin, EventDisplayMixin, ReadO
         "authn",
         "ip_address",
         "user_agent",
+        "review_status",
     )
     readonly_fields = fields
 

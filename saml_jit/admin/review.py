@@ -181,15 +181,20 @@ class AccessHoldAdmin(SecondsMixin, NoAddChangeMixin, admin.ModelAdmin):
 
 @admin.action(description=_("Mark the selected events reviewed"), permissions=["review"])
 def mark_reviewed(modeladmin: Any, request: HttpRequest, queryset: QuerySet[ProvisioningEvent]) -> None:
-    """Review the selected events that need it; never one about the reviewer's own account."""
-    due = queryset.filter(review_required=True, review__isnull=True).exclude(user_id=request.user.pk or 0)
+    """Review the selected events that need it; never one about the reviewer's own account.
+
+    Two reviewers marking the same event at once: the review is one-to-one
+    with its event, so the second insert is ignored and the first reviewer's
+    name stands; each is told only the reviews they recorded.
+    """
+    due = queryset.filter(review_required=True, review__isnull=True)
+    own = request.user.pk or 0
     reviewer, now = request.user.get_username(), timezone.now()
-    created = EventReview.objects.bulk_create(
-        [EventReview(event=e, reviewed_by=reviewer, reviewed_at=now) for e in due]
+    ids = list(due.exclude(user_id=own).values_list("pk", flat=True))
+    EventReview.objects.bulk_create(
+        [EventReview(event_id=pk, reviewed_by=reviewer, reviewed_at=now) for pk in ids], ignore_conflicts=True
     )
-    skipped = queryset.filter(review_required=True, user_id=request.user.pk or 0).count()
-    modeladmin.message_user(
-        request, ngettext("%(n)d event reviewed.", "%(n)d events reviewed.", len(created)) % {"n": len(created)}
-    )
-    if skipped:
+    done = EventReview.objects.filter(event_id__in=ids, reviewed_by=reviewer, reviewed_at=now).count()
+    modeladmin.message_user(request, ngettext("%(n)d event reviewed.", "%(n)d events reviewed.", done) % {"n": done})
+    if due.filter(user_id=own).exists():
         modeladmin.message_user(request, REFUSALS["own_access"], messages.WARNING)

@@ -133,7 +133,10 @@ def decide(item: CampaignItem, decision: str, *, reviewer: Any, comment: str = "
     if decision not in (Decision.KEEP, Decision.REVOKE):
         raise ValueError(f"not a decision: {decision!r}")
     with transaction.atomic():
-        item = CampaignItem.objects.select_for_update().select_related("campaign", "user", "group").get(pk=item.pk)
+        # Lock the item and its campaign (against a concurrent close); user and group are outer joins,
+        # which PostgreSQL cannot lock.
+        items = CampaignItem.objects.select_for_update(of=("self", "campaign"))
+        item = items.select_related("campaign", "user", "group").get(pk=item.pk)
         why = rules.may_decide(
             reviewer.pk,
             item.user_id,

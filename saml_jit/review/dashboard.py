@@ -28,9 +28,13 @@
   around SSO) with accounts by state and by origin: those are counted at
   most every :data:`ACCOUNT_COUNTS_MAX_AGE` seconds and kept in the Django
   cache (:func:`account_counts`), so a page view never scans the account
-  tables; the page says when they were counted, each report's own page
-  counts live, and opening the reports page (or ``?recount=1``) counts them
-  again.
+  tables. A view that finds them older serves them as they are and counts
+  them again once its page has been sent (:func:`recount_after_response`:
+  with 100,000 accounts that takes seconds, which no viewer should wait
+  for); only a view that finds none at all (a new site, a flushed cache)
+  counts them first. The page says when they were counted, each report's
+  own page counts live, and opening the reports page (or ``?recount=1``)
+  counts them again at once.
 
 Nothing here knows the admin's URLs: a :class:`Link` names an admin view and
 its filters, and the caller's ``url`` turns it into an address.
@@ -78,7 +82,11 @@ TOP = 8
 SETTLE = timedelta(minutes=10)
 #: Seconds the account figures (reports over every account) are kept before they are counted again.
 ACCOUNT_COUNTS_MAX_AGE = 600
+#: Seconds the cache keeps them at all: older figures are served (and recounted) rather than counted first.
+ACCOUNT_COUNTS_KEPT = 7 * 86400
 CACHE_KEY = "saml_jit:dashboard:account-counts:v1"
+#: Held (``cache.add``) by the one process recounting, so app servers do not all count at once.
+RECOUNT_LOCK = "saml_jit:dashboard:account-counts:recounting"
 
 EVENTS = "saml_jit_provisioningevent_changelist"
 LIFECYCLES = "saml_jit_accountlifecycle_changelist"
@@ -131,6 +139,8 @@ class Dashboard:
     charts: list[ChartSpec]
     #: When the account figures (reports that read every account, accounts by origin) were counted.
     counted_at: datetime
+    #: The account figures are older than :data:`ACCOUNT_COUNTS_MAX_AGE`: recount them after the response.
+    recount_due: bool = False
 
 
 # ----------------------------------------------------------------------------
@@ -274,10 +284,36 @@ def account_counts(now: datetime | None = None, *, refresh: bool = False) -> Acc
     counted = count_accounts(now)
     try:
         stored = (counted.counted_at, counted.reports, counted.states, counted.origins)
-        cache.set(CACHE_KEY, stored, ACCOUNT_COUNTS_MAX_AGE)
+        cache.set(CACHE_KEY, stored, ACCOUNT_COUNTS_KEPT)
     except Exception:
         logger.warning("saml_jit dashboard: the cache could not be written")
     return counted
+
+
+def stale(counted: AccountCounts, now: datetime | None = None) -> bool:
+    """Whether ``counted`` is older than :data:`ACCOUNT_COUNTS_MAX_AGE` (then it is to be counted again)."""
+    return (now or timezone.now()) - counted.counted_at >= timedelta(seconds=ACCOUNT_COUNTS_MAX_AGE)
+
+
+def recount_after_response() -> None:
+    """Count the account figures again and store them; called once a page showing stale ones has been sent.
+
+    Of several processes finding the figures stale, the one that takes
+    :data:`RECOUNT_LOCK` counts; the others do nothing. A failure is logged,
+    never raised: the page has been answered already.
+    """
+    try:
+        if not cache.add(RECOUNT_LOCK, True, ACCOUNT_COUNTS_MAX_AGE):
+            return
+    except Exception:
+        logger.warning("saml_jit dashboard: the cache could not be reached; the account figures stay as they are")
+        return
+    try:
+        account_counts(refresh=True)
+    except Exception:
+        logger.exception("saml_jit dashboard: recounting the account figures failed")
+    finally:
+        cache.delete(RECOUNT_LOCK)
 
 
 # ----------------------------------------------------------------------------
@@ -458,4 +494,5 @@ def build(
     specs = [spec for family in FAMILIES for spec in family_charts(family, rows, days, url)]
     specs += [debt_chart(days, url), accounts_by_state(counted, url), accounts_by_origin(counted, url)]
     figures = period_figures(rows, days, url) + report_figures(now, counted, url)
-    return Dashboard(len(days), days, day_start(days[0]), figures, specs, counted.counted_at)
+    due = stale(counted, now)
+    return Dashboard(len(days), days, day_start(days[0]), figures, specs, counted.counted_at, due)

@@ -6,7 +6,8 @@ a million events or a hundred thousand accounts export in bounded memory.
 CSV cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``…) are
 neutralised; dates are ISO 8601 in both formats.
 
-* :func:`event_rows` — provisioning events, oldest first (by reference);
+* :func:`event_rows` — provisioning events, oldest first (by reference),
+  with whether each needs review and who reviewed it when;
 * :func:`snapshot_rows` — the access snapshot: in CSV one row per (account,
   access item), in JSON lines one object per account with its identities and
   access nested;
@@ -56,8 +57,14 @@ EVENT_FIELDS = (
     "ip_address",
     "user_agent",
     "actor",
+    "review_required",
+    "reviewed_by",
+    "reviewed_at",
 )
+#: The review columns, read through the one-to-one review (a unique-index look-up per event).
+_REVIEW_COLUMNS = {"reviewed_by": "review__reviewed_by", "reviewed_at": "review__reviewed_at"}
 _EVENT_COLUMNS = tuple(name for name in EVENT_FIELDS if name != "reference")
+_EVENT_LOOKUPS = tuple(_REVIEW_COLUMNS.get(name, name) for name in _EVENT_COLUMNS)
 
 SNAPSHOT_ACCOUNT_FIELDS = (
     "user_id",
@@ -208,9 +215,10 @@ def event_rows(events: QuerySet[Any], chunk_size: int = CHUNK) -> tuple[tuple[st
 
 
 def _event_rows(events: QuerySet[Any], chunk_size: int) -> Iterator[dict[str, Any]]:
-    for values in events.order_by("pk").values_list(*_EVENT_COLUMNS).iterator(chunk_size=chunk_size):
+    for values in events.order_by("pk").values_list(*_EVENT_LOOKUPS).iterator(chunk_size=chunk_size):
         row = dict(zip(_EVENT_COLUMNS, values, strict=True))
         row["reference"] = f"#{row['id']}"
+        row["reviewed_by"] = row["reviewed_by"] or ""  # no review: an empty cell, as for the other text columns
         yield row
 
 
