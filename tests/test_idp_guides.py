@@ -30,9 +30,10 @@ from saml2.saml import (
     NAMEID_FORMAT_UNSPECIFIED,
 )
 
+from saml_jit.config import saml_config
 from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
 from saml_jit.testing.encryption import AES128_GCM, AES256_GCM, RSA_OAEP_MGF1P, Encryption
-from saml_jit.testing.idp import ATTRIBUTE_URIS, FRIENDLY_NAMES, TestIdP, generate_keypair, sp_saml_config
+from saml_jit.testing.idp import ATTRIBUTE_URIS, FRIENDLY_NAMES, TestIdP, generate_keypair
 from tests.conftest import Browser
 from tests.federation import BASE_URL, KEYS, SP_CERT, SP_ENTITY_ID, SP_KEY
 
@@ -302,7 +303,7 @@ def _federation(name: str) -> tuple[TestIdP, dict]:
     entity_id = _entity_id(load_snippet(path, {"service": {"sp": {}}}))
     key, cert = generate_keypair(KEYS, f"guide-{name}", f"saml_jit guide IdP {name}")
     idp = TestIdP(entity_id, key, cert, f"https://{name}.idp.example")
-    config = sp_saml_config(
+    config = saml_config(
         entity_id=SP_ENTITY_ID,
         base_url=BASE_URL,
         idp_metadata_xml=idp.metadata_xml(),

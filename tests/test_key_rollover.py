@@ -27,10 +27,11 @@ from django.urls import reverse
 from lxml import etree
 from saml2.sigver import SignatureError
 
+from saml_jit.config import saml_config
 from saml_jit.models import ProvisioningEvent
 from saml_jit.saml import config, metadata
 from saml_jit.saml.backend import get_backend
-from saml_jit.testing.idp import TestIdP, generate_keypair, sp_saml_config
+from saml_jit.testing.idp import TestIdP, generate_keypair
 from saml_jit.testing.metadata import MetadataServer, metadata_document
 from tests.conftest import person
 from tests.federation import (
@@ -67,7 +68,7 @@ def crypto_backend(request, monkeypatch):
 
 def sp_config(idp_metadata: list[str], *, key=SP_KEY, cert=SP_CERT, decryption=None, published=None, **kwargs):
     """The test SP, with ``decryption`` keypairs and ``published`` extra signing certificates."""
-    config = sp_saml_config(
+    config = saml_config(
         entity_id=SP_ENTITY_ID,
         base_url=BASE_URL,
         idp_metadata_xml=idp_metadata,

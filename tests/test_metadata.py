@@ -20,10 +20,11 @@ from django.core.cache import caches
 from django.core.management import CommandError, call_command
 
 from saml_jit.checks import Codes, check_metadata, check_values
+from saml_jit.config import saml_config
 from saml_jit.models import EventKind, EventSource, ProvisioningEvent
 from saml_jit.saml import config as sp_config
 from saml_jit.saml import metadata
-from saml_jit.testing.idp import TestIdP, generate_keypair, sp_saml_config
+from saml_jit.testing.idp import TestIdP, generate_keypair
 from saml_jit.testing.metadata import MetadataServer, metadata_document
 from tests.conftest import person
 from tests.federation import BASE_URL, IDP_A, IDP_B, KEYS, SP_CERT, SP_ENTITY_ID, SP_KEY
@@ -81,7 +82,7 @@ def signed(idp: TestIdP = IDP_A, **kwargs) -> bytes:
 def federation(settings, server, clock, tmp_path):
     """The SP trusts IdP B inline and IdP A through signed metadata at a URL."""
     url = server.serve("idp-a.xml", signed())
-    settings.SAML_CONFIG = sp_saml_config(
+    settings.SAML_CONFIG = saml_config(
         entity_id=SP_ENTITY_ID,
         base_url=BASE_URL,
         idp_metadata_xml=[IDP_B.metadata_xml()],
