@@ -1,10 +1,11 @@
 """Benchmarks: ``python -m bench [logins|admin|users|hostile|dormancy|all]``.
 
-``logins``  saml_jit's ACS against stock djangosaml2's, same keys, same run:
-            first logins, returning logins, returning logins with an
-            encrypted assertion. Responses are minted before timing; each
-            timed call is one POST through the real ACS view (Django's test
-            client, in-process).
+``logins``  saml_jit's ACS against stock djangosaml2's and django-allauth's
+            SAML provider, interleaved in one run, with the floor: first
+            logins, returning logins, returning logins with an encrypted
+            assertion; CPU and wall per login, queries. On SQLite the test
+            database is a file (a temporary one unless ``--db-file``), never
+            memory. ``--http`` adds saml_jit behind gunicorn (one worker).
 ``admin``   the event changelist with many events (default 1,000,000).
 ``users``   first-login time with 0 … N (default 100,000) users already there.
 ``hostile`` CPU time of hostile responses (inflated past and up to the work
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Callable
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -57,17 +59,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=2_000, help="live database sessions for the sweep")
     parser.add_argument("--db-file", help="SQLite: keep the test database in this file (not in memory)")
     parser.add_argument("--members", type=int, default=10_000, help="scim: members of the large group")
+    parser.add_argument("--http", action="store_true", help="logins: also measure saml_jit behind gunicorn")
     parser.add_argument("--trace-memory", action="store_true", help="dormancy: also trace Python allocations")
     args = parser.parse_args(argv)
     setup_test_environment()
-    if args.db_file and connection.vendor == "sqlite":
-        connection.settings_dict["TEST"]["NAME"] = args.db_file
+    if connection.vendor == "sqlite" and (args.db_file or args.what == "logins"):
+        # Logins commit and save sessions: on a real file that costs what it costs a deployment.
+        connection.settings_dict["TEST"]["NAME"] = args.db_file or os.path.join(
+            tempfile.mkdtemp(prefix="saml-jit-bench-"), "bench.sqlite3"
+        )
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         from bench import admin_events, dashboard, dormancy, exports, hostile, logins, many_users, scim
 
         runners: dict[str, Callable[[], None]] = {
-            "logins": lambda: logins.bench_logins(args.logins),
+            "logins": lambda: logins.main(args.logins, http=args.http),
             "admin": lambda: admin_events.run(args.events),
             "users": lambda: many_users.run(args.users),
             "hostile": lambda: hostile.run(args.rounds),

@@ -1,9 +1,13 @@
-"""Benchmark settings: the test settings, plus stock djangosaml2 routes.
+"""Benchmark settings: the test settings, plus stock djangosaml2 and django-allauth's SAML provider.
 
-``DATABASE_URL`` picks the database (SQLite in memory by default).
+``DATABASE_URL`` picks the database (SQLite in memory by default; the login
+benchmark wants a file, ``--db-file``, or PostgreSQL). The peers' packages
+are in ``bench/requirements.txt``.
 """
 
+from tests.federation import IDP_A, SP_CERT, SP_KEY
 from tests.settings import *  # noqa: F403
+from tests.settings import INSTALLED_APPS, MIDDLEWARE
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
@@ -17,3 +21,62 @@ SAML_ATTRIBUTE_MAPPING = {
 SAML_USE_NAME_ID_AS_USERNAME = True
 SAML_CREATE_UNKNOWN_USER = True
 LOGGING = {"version": 1, "disable_existing_loggers": True, "root": {"level": "CRITICAL"}}
+
+# django-allauth's SAML provider, configured from settings (no SocialApp row):
+# the same IdP key, both signatures required, strict (destination, recipient,
+# audience, validity), the SP key for encrypted assertions.
+INSTALLED_APPS = [
+    *INSTALLED_APPS,
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.saml",
+]
+MIDDLEWARE = [*MIDDLEWARE, "allauth.account.middleware.AccountMiddleware"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_LOGIN_ON_GET = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+ALLAUTH_ORG = "bench"
+
+
+def _pem_body(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def _idp_cert() -> str:
+    return _pem_body(IDP_A.cert_file)
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    "saml": {
+        "APPS": [
+            {
+                "client_id": ALLAUTH_ORG,
+                "name": "bench IdP",
+                "settings": {
+                    "attribute_mapping": {
+                        "email": "urn:oid:0.9.2342.19200300.100.1.3",
+                        "first_name": "urn:oid:2.5.4.42",
+                        "last_name": "urn:oid:2.5.4.4",
+                    },
+                    "idp": {
+                        "entity_id": IDP_A.entity_id,
+                        "sso_url": IDP_A.sso_redirect_url,
+                        "x509cert": _idp_cert(),
+                    },
+                    "advanced": {
+                        "strict": True,
+                        "allow_single_label_domains": True,  # "testserver", as the other two use
+                        "want_assertion_signed": True,
+                        "want_message_signed": True,
+                        "reject_idp_initiated_sso": True,
+                        "x509cert": _pem_body(str(SP_CERT)),
+                        "private_key": _pem_body(str(SP_KEY)),
+                    },
+                },
+            }
+        ]
+    }
+}

@@ -826,16 +826,17 @@ def test_each_document_is_schema_validated_once(monkeypatch, schema_validations,
     assert schema_validations == in_process
 
 
-def test_schema_skip_is_for_the_very_assertion_object_only(schema_validations):
-    """An equal copy of a validated assertion, or one of another response, is validated again."""
+def test_schema_skip_is_for_the_very_document_only(schema_validations):
+    """An assertion in the validated document is not validated again; one in another document is."""
     client, xml = make_client("xmlsec"), mint()
     response = client.sec.correctly_signed_response(xml)
     assert schema_validations == ["Response"]
-    original = response.assertion[0]
-    client.sec.check_signature(copy.deepcopy(original), ASSERTION_NODE, xml)
+    client.sec.check_signature(response.assertion[0], ASSERTION_NODE, xml)
+    assert schema_validations == ["Response"]  # skipped: inside the document validated as a whole
+    other = mint()
+    other_assertion = samlp.response_from_string(other).assertion[0]
+    client.sec.check_signature(other_assertion, ASSERTION_NODE, other)
     assert schema_validations == ["Response", "Assertion"]
-    client.sec.check_signature(original, ASSERTION_NODE, xml)
-    assert schema_validations == ["Response", "Assertion"]  # skipped: validated in place
 
 
 def test_schema_skip_never_skips_the_signature(schema_validations):
@@ -845,7 +846,9 @@ def test_schema_skip_never_skips_the_signature(schema_validations):
     assertion.subject.name_id.text = "someone-else"  # changed after the response was verified
     with pytest.raises(SignatureError):
         client.sec.check_signature(assertion, ASSERTION_NODE, str(response))
-    assert schema_validations == ["Response"]
+    with pytest.raises(SignatureError):  # the validated document itself, changed
+        client.sec.check_signature(assertion, ASSERTION_NODE, xml.replace(SUBJECT, "someone-else"))
+    assert schema_validations[0] == "Response"
 
 
 def test_schema_invalid_response_is_refused_before_anything_is_remembered(schema_validations):
@@ -854,7 +857,7 @@ def test_schema_invalid_response_is_refused_before_anything_is_remembered(schema
     etree.SubElement(next(root.iter(ASSERTION)), f"{{{SAML}}}NotAnElement")  # not in the schema
     with pytest.raises(SignatureError, match="Invalid document format"):
         client.sec.correctly_signed_response(_xml(root))
-    assert client.sec._validated_assertions == []
+    assert client.sec._validated == set()
 
 
 def test_xmlsec1_setting_keeps_pysaml2_path():

@@ -363,3 +363,16 @@ def test_schema_files_are_pysaml2s_and_nothing_else_loads():
     resolver = schema._Resolver(files)
     with pytest.raises(LookupError):
         resolver.resolve("http://attacker.example/evil.xsd", None, None)
+
+
+@pytest.mark.parametrize("value", ["QUJD", "QU JD\n", "QUJD!", "QUJ", "", "QQ==", "QQ=", "====", "Q U J D"])
+def test_remembered_base64_verdicts_are_xmlschemas(value):
+    """The kept set of valid values never changes a verdict, and an invalid value is never kept."""
+    from saml_jit.saml import schema
+
+    assert schema._schema() is not None and schema._base64 is not None
+    checker = schema._base64
+    expected = checker.type.is_valid(value)
+    assert checker.is_valid(value) is expected
+    assert checker.is_valid(value) is expected  # again, from the kept set when valid
+    assert (value in checker._valid) is expected

@@ -297,6 +297,18 @@ def test_a_request_naming_nobody_known_ends_nothing(crypto_backend, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("saml_middleware", ["saml_jit", "djangosaml2"])
+def test_a_fresh_browsers_session_is_indexed_under_its_final_key(settings, saml_middleware):
+    """Indexed after Django saved the new session (saml_jit's middleware), or by saving it first (djangosaml2's)."""
+    if saml_middleware == "djangosaml2":
+        settings.MIDDLEWARE = ["djangosaml2.middleware.SamlSessionMiddleware", *settings.MIDDLEWARE[1:]]
+    idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
+    [browser] = signed_in_browsers(1)
+    [row] = SamlSession.objects.all()
+    assert row.session_key == browser.client.session.session_key
+
+
+@pytest.mark.django_db
 def test_by_default_only_the_browser_that_got_the_request_is_signed_out(crypto_backend):
     first, second = signed_in_browsers(2)
     assert not SamlSession.objects.exists()  # no index kept: a returning login costs no query for it

@@ -28,7 +28,7 @@ SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
 
 
 def index_session(
-    user: Any, idp_entity_id: str, session_key: str | None, assertion_id: str, authn: Authn, expires_at: datetime
+    user: Any, idp_entity_id: str, *, session_key: str | None, assertion_id: str, authn: Authn, expires_at: datetime
 ) -> None:
     """Record one new session of ``user`` from ``idp_entity_id``: one INSERT (``saml_jit_prune`` drops ended ones)."""
     if not session_key:  # signed cookies: there is no server-side session to end later

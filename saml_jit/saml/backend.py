@@ -56,7 +56,7 @@ from . import encryption
 from ._libxmlsec import xmlsec
 from .keys import KeyCache, ManagerCache
 
-__all__ = ["XmlSecBackend", "get_backend"]
+__all__ = ["XmlSecBackend", "get_backend", "parse_document"]
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 XENC_NS = "http://www.w3.org/2001/04/xmlenc#"
@@ -143,6 +143,11 @@ def _parse(document: str | bytes, error: type[Exception]) -> etree._Element:
     return root
 
 
+def parse_document(document: str | bytes) -> etree._Element:
+    """Parse a document to verify signatures in (no DTD, no entities, no network, no ID table)."""
+    return _parse(document, SignatureError)
+
+
 def _serialise(root: etree._Element) -> str:
     # Like the xmlsec1 program's output: the whole document, with a declaration.
     return '<?xml version="1.0"?>\n' + etree.tostring(root.getroottree(), encoding="unicode") + "\n"
@@ -188,18 +193,47 @@ class XmlSecBackend(CryptoBackend):
             key_format = _CERTIFICATE_FORMATS[cert_type]
         except KeyError:
             raise SignatureError(f"unsupported certificate type {cert_type!r}") from None
+        trusted = self._load(cert_file, key_format, SignatureError, "trusted certificate")
+        self.verify_parsed(parse_document(signedtext), node_name, node_id, [trusted])
+        return True
+
+    def verify_parsed(
+        self, root: etree._Element, node_name: str, node_id: str | None, trusted: list[xmlsec.Key]
+    ) -> None:
+        """Verify, in the parsed document ``root``, the signature of ``node_name``/``node_id`` with one of ``trusted``.
+
+        Every check of :meth:`validate_signature` (the profile, the ID rules,
+        one trusted key at a time, no ``KeyInfo``) on a tree parsed once by
+        :func:`parse_document`: the tree is not changed, so one parse serves
+        the Response's and the Assertion's signatures. Raises
+        :class:`saml2.sigver.SignatureError` unless a key verifies it.
+        """
+        target = self.signed_element(root, node_name, node_id)
+        signature = _enveloped_signature(target, str(node_id))
+        failure = "no trusted key"
+        for key in trusted:
+            ctx = _verification_context(key)
+            try:
+                ctx.register_id(target, "ID")  # this element only
+                ctx.verify(signature)
+                return
+            except xmlsec.Error as exc:
+                failure = str(exc)
+        raise SignatureError(f"signature verification failed: {failure}")
+
+    @staticmethod
+    def signed_element(root: etree._Element, node_name: str, node_id: str | None) -> etree._Element:
+        """The one element of type ``node_name`` with ``ID`` ``node_id`` in ``root``; refuse ambiguous documents."""
         if not node_id:
             raise SignatureError("the signed element has no ID")
-        root = _parse(signedtext, SignatureError)
-        target = _signed_element(root, _qname(node_name), node_id)
-        signature = _enveloped_signature(target, node_id)
-        ctx = _verification_context(self._load(cert_file, key_format, SignatureError, "trusted certificate"))
+        return _signed_element(root, _qname(node_name), node_id)
+
+    def trusted_certificate(self, pem: bytes) -> xmlsec.Key:
+        """A certificate from metadata, parsed once (no temporary file)."""
         try:
-            ctx.register_id(target, "ID")  # this element only
-            ctx.verify(signature)
+            return self.keys.get(pem, _c.KeyDataFormatCertPem)
         except xmlsec.Error as exc:
-            raise SignatureError(f"signature verification failed: {exc}") from None
-        return True
+            raise SignatureError(f"the trusted certificate could not be loaded: {exc}") from None
 
     def sign_statement(self, statement: Any, node_name: str, key_file: str, node_id: str | None) -> str:
         """Fill in the signature template of the element ``node_name``/``node_id``; return the document."""

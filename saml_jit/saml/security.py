@@ -1,12 +1,13 @@
-"""pysaml2's security context on the in-process backend, with schema validation done once.
+"""pysaml2's security context on the in-process backend: each document parsed, validated and verified once.
 
 pysaml2 validates every signed element against the SAML schema before
-checking its signature, in pure Python (xmlschema, ~8 ms per response). The
-security context built here (:class:`SecurityContext`) has it done by libxml2
-with pysaml2's verdicts (:mod:`saml_jit.saml.schema`), and does not repeat it
-for a signed Assertion inside a signed Response it has just validated and
-verified (a subtree of a valid document is valid); an encrypted assertion is
-decrypted afterwards, so it is a new document and is validated.
+checking its signature, in pure Python (xmlschema, ~8 ms per response), on a
+re-serialisation of its Python objects, and the backend then parses the
+whole document again for each signature. The security context built here
+(:class:`SecurityContext`) validates the document the IdP sent once, with
+libxml2 and pysaml2's verdicts (:mod:`saml_jit.saml.schema`), and verifies
+every signature in it on one parsed tree; an encrypted assertion is
+decrypted afterwards, so it is a new document and is validated too.
 
 pysaml2 calls its module-level ``validate_doc_with_schema``; while
 :func:`saml_jit.saml.adapter.enable` is in effect that name is
@@ -19,55 +20,67 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from saml2 import SamlBase
-from saml2.sigver import NODE_NAME
+from lxml import etree
+from saml2.sigver import NODE_NAME, SignatureError, pem_format
 from saml2.sigver import SecurityContext as Saml2SecurityContext
 from saml2.xml.schema import validate as saml2_validate_doc_with_schema
 
 from . import schema
-from .backend import get_backend
+from .backend import get_backend, parse_document
 from .keys import rsa_crypto
+from .schema import XMLSchemaError
 
 __all__ = ["SecurityContext", "security_context"]
 
 #: How :func:`_validate_doc_with_schema` validates: ``None`` outside
 #: saml_jit's :class:`SecurityContext` (pysaml2's own validator, unchanged),
-#: ``"fast"`` inside it (:mod:`saml_jit.saml.schema`, same verdicts), ``"done"``
-#: for an element whose schema validity the context already established.
+#: ``"fast"`` inside it (:mod:`saml_jit.saml.schema`, same verdicts).
 _schema_mode: ContextVar[str | None] = ContextVar("saml_jit_schema_mode", default=None)
-
-#: Assertions remembered per context (a response carries one; bounded so that
-#: a long-lived context cannot grow).
-_REMEMBERED_ASSERTIONS = 8
 
 
 def _validate_doc_with_schema(doc: str, validator: Any = None) -> None:
     """pysaml2's ``validate_doc_with_schema``, as :class:`SecurityContext` asks for it."""
-    mode = _schema_mode.get()
-    if mode == "done":
-        return
-    if mode == "fast":
+    if _schema_mode.get() == "fast":
         schema.validate(doc, validator)
         return
     saml2_validate_doc_with_schema(doc, validator)
 
 
 class SecurityContext(Saml2SecurityContext):
-    """pysaml2's ``SecurityContext`` with fast schema validation, done once per document.
+    """pysaml2's ``SecurityContext``, checking each signature on a document parsed once.
 
-    ``_check_signature`` validates the element against the SAML schema (here
-    through :mod:`saml_jit.saml.schema`: libxml2, pysaml2's verdicts), then
-    verifies its signature. When it succeeds for a Response, the Response's
-    assertion objects are remembered; when the same objects (identity, not
-    equality: pysaml2 hands in ``response.assertion[i]``) are checked next,
-    their schema validation is skipped, because validating the whole document
-    validated them in place. The signature check itself is never skipped.
-    pysaml2 builds one context per entity, which djangosaml2 builds per request.
+    pysaml2's ``_check_signature`` re-serialises the signed element from its
+    Python objects (``str(item)``, ~1 ms each) to validate it against the SAML
+    schema, writes every metadata certificate to a temporary file, checks the
+    ``ds:Signature`` profile on its objects, then hands the whole document to
+    the backend, which parses it again for each signature. Here, for the
+    common case (signing keys from metadata, no certificate validation), the
+    document the signature is verified in is parsed once per context and:
+
+    * validated against the SAML schema once (:mod:`saml_jit.saml.schema`,
+      pysaml2's verdicts): the document the IdP sent, not a re-serialisation,
+      so nothing pysaml2's object model would drop escapes the schema; the
+      assertion of a response already validated is inside that document; a
+      decrypted assertion comes in a new document, which is validated;
+    * verified with the metadata's certificates, parsed once per process
+      (:meth:`~saml_jit.saml.backend.XmlSecBackend.verify_parsed`), which
+      also enforces SAML's signature profile (the checks pysaml2 makes on its
+      objects: one Reference to the element's ID, exclusive c14n, the
+      enveloped transform, no ds:Object) on the tree itself.
+
+    Anything else (no metadata, certificates from the message, certificate
+    validation, ``only_valid_cert``) goes to pysaml2's own path, with schema
+    validation through libxml2. pysaml2 builds one context per entity, which
+    djangosaml2 builds per request.
     """
+
+    #: Documents parsed per context (a response and its decryption).
+    _KEPT_DOCUMENTS = 4
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._validated_assertions: list[Any] = []
+        self._documents: dict[str, Any] = {}
+        self._validated: set[str] = set()
 
     def _check_signature(
         self,
@@ -79,17 +92,76 @@ class SecurityContext(Saml2SecurityContext):
         only_valid_cert: bool = False,
         issuer: Any = None,
     ) -> Any:
-        arguments = (decoded_xml, item, node_name, origdoc, must, only_valid_cert, issuer)
-        done = any(item is validated for validated in self._validated_assertions)
-        token = _schema_mode.set("done" if done else "fast")
+        trusted = self._metadata_keys(item, issuer) if not only_valid_cert else []
+        if not trusted or not isinstance(decoded_xml, (str, bytes)):
+            return self._pysaml2_check(decoded_xml, item, node_name, origdoc, must, only_valid_cert, issuer)
+        if isinstance(decoded_xml, bytes):  # pysaml2 hands in the same document as bytes or as text
+            decoded_xml = decoded_xml.decode("utf-8")
+        root = self._parsed(decoded_xml)
+        backend = get_backend()
+        node_id = getattr(item, "id", None)
+        if decoded_xml not in self._validated:
+            self._validate_schema(decoded_xml, root, backend.signed_element(root, node_name, node_id), item)
+        backend.verify_parsed(root, node_name, node_id, trusted)
+        return item
+
+    def _pysaml2_check(self, *arguments: Any) -> Any:
+        token = _schema_mode.set("fast")
         try:
-            result = super()._check_signature(*arguments)
+            return super()._check_signature(*arguments)
         finally:
             _schema_mode.reset(token)
-        if not done:
-            inside = [a for a in getattr(item, "assertion", None) or [] if isinstance(a, SamlBase)]
-            self._validated_assertions = [*self._validated_assertions, *inside][-_REMEMBERED_ASSERTIONS:]
-        return result
+
+    def _metadata_keys(self, item: Any, issuer: Any) -> list[Any]:
+        """The IdP's signing certificates from metadata, as pysaml2 finds them; [] for pysaml2's own path."""
+        if self.metadata is None or getattr(self.cert_handler, "_verify_cert", True):
+            return []
+        name = _issuer_text(item) or _issuer_text_of(issuer)
+        try:
+            certs = self.metadata.certs(name, "any", "signing")
+        except KeyError:
+            return []
+        if not all(isinstance(cert, str) for _, cert in certs):
+            return []
+        backend = get_backend()
+        return [backend.trusted_certificate(pem_format(cert)) for _, cert in certs]
+
+    def _parsed(self, document: str) -> Any:
+        root = self._documents.get(document)
+        if root is None:
+            if len(self._documents) >= self._KEPT_DOCUMENTS:
+                self._documents.clear()
+                self._validated.clear()
+            root = self._documents[document] = parse_document(document)
+        return root
+
+    def _validate_schema(self, document: str, root: Any, target: Any, item: Any) -> None:
+        """Validate the signed element as the IdP sent it; the whole document once it is the root.
+
+        An assertion inside a document whose root validated is not validated
+        again; a decrypted assertion sits in an ``EncryptedAssertion`` (not
+        valid as a whole), so its own subtree is validated.
+        """
+        whole = target is root
+        text = document if whole else etree.tostring(target, encoding="unicode")
+        try:
+            schema.validate(text)
+        except XMLSchemaError as exc:
+            reason = {"message": "Signature verification failed. Invalid document format.", "reason": str(exc)}
+            raise SignatureError({**reason, "ID": getattr(item, "id", None)}) from exc
+        if whole:
+            self._validated.add(document)
+
+
+def _issuer_text(item: Any) -> str | None:
+    return _issuer_text_of(getattr(item, "issuer", None))
+
+
+def _issuer_text_of(issuer: Any) -> str | None:
+    try:
+        return str(issuer.text.strip())
+    except AttributeError:
+        return None
 
 
 def security_context(conf: Any) -> SecurityContext | None:
