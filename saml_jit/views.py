@@ -56,31 +56,6 @@ from .saml.response import (
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def _no_pointless_key_cycle(session: Any) -> Iterator[None]:
-    """Let ``auth.login`` skip cycling the key of a session that has none yet (one session write, not two).
-
-    ``auth.login`` cycles the session key against session fixation. For a
-    browser with no stored session (no cookie, or one naming no session),
-    cycling means *creating* an empty session at once (an INSERT and a
-    commit) that ``SessionMiddleware`` then updates with the login's data:
-    there is no key an attacker could have planted, and the new key is
-    created when the session is saved. A session that has a key is cycled
-    as usual.
-    """
-    cycle_key = session.cycle_key
-
-    def cycle_if_keyed() -> None:
-        if session.session_key is not None:
-            cycle_key()
-
-    session.cycle_key = cycle_if_keyed
-    try:
-        yield
-    finally:
-        del session.cycle_key  # back to the class's method
-
-
 class ServerFaultMixin:
     """Answer the database or the cache failing under a view with a 503 page and a reference, never a bare 500.
 
@@ -272,8 +247,7 @@ class AssertionConsumerServiceView(
             return self.refused(request, assertion.idp_entity_id)
         # Committed: from here on a fault is never reported as the person's (see SamlSessionMiddleware).
         setattr(request, LOGIN_COMMITTED, True)
-        with _no_pointless_key_cycle(request.session):
-            auth.login(request, user)
+        auth.login(request, user)
         outcome = outcome_of(request)
         sessions.remember_login(
             request,
