@@ -258,13 +258,7 @@ def test_a_revoked_group_the_idp_asserts_again_stays_revoked_until_the_hold_is_l
         in ProvisioningEvent.objects.filter(kind__in=["login", "updated"]).latest("id").message
     )
 
-    client = client_for(
-        User.objects.create_superuser(
-            **{User.USERNAME_FIELD: "root@example.org" if EMAIL_KEYED else "root"},
-            password="pw",
-            email="root@example.org",
-        )
-    )
+    client = client_for(account("root", is_staff=True, is_superuser=True))
     hold = AccessHold.objects.get()
     assert client.post(reverse("admin:saml_jit_accesshold_delete", args=[hold.pk]), {"post": "yes"}).status_code == 302
     assert ProvisioningEvent.objects.filter(kind=EventKind.REVIEWED, reason_code="hold_lifted").exists()

@@ -199,7 +199,8 @@ def test_index_at_another_host_sends_the_browser_to_the_configured_one(dev_site,
 def test_index_says_whom_the_site_signed_in(dev_site, client):
     assert _sign_in(client, "bob").status_code == 302
     page = client.get("/devidp/").content.decode()
-    assert "You are signed in to this site as <strong>bob</strong>" in page
+    bob = get_user_model()._default_manager.get(pk=client.session["_auth_user_id"])
+    assert f"You are signed in to this site as <strong>{bob.get_username()}</strong>" in page
     assert 'href="/saml2/logout/"' in page
 
 
