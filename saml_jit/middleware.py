@@ -141,9 +141,7 @@ class SamlSessionMiddleware(Djangosaml2SessionMiddleware):
         if response.status_code >= 500:
             return response
         try:
-            response = super().process_response(request, response)
-            sessions.index_pending(request)  # Django's session is saved by now: it has its key
-            return response
+            return super().process_response(request, response)
         except SESSION_SAVE_FAULTS as exc:
             committed = getattr(request, LOGIN_COMMITTED, False)
             return refusals.fault(request, exc, "session_unavailable" if committed else "service_unavailable")

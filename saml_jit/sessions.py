@@ -13,9 +13,7 @@ own expiry and, checked on each request by
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +23,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from .conf import IdPSettings
-from .provisioning.sessions import SIGNED_COOKIES, index_session
+from .provisioning.sessions import index_session
 from .saml.authn import session_expiry
 from .saml.data import AssertionData
 
@@ -61,38 +59,15 @@ def remember_login(
         # A fixed expiry would make a browser-session cookie persistent: there, SESSION_END alone ends it.
         session.set_expiry(expires_at)
     if idp.LOGOUT_ALL_SESSIONS:
-        index = partial(index_session, user, assertion.idp_entity_id, assertion_id=assertion.assertion_id, authn=authn)
-        _index_when_keyed(request, partial(index, expires_at=expires_at))
-
-
-#: The request attribute holding a session index row to write once the new session has its key.
-INDEX_PENDING = "saml_jit_session_index_pending"
-SAML_SESSION_MIDDLEWARE = "saml_jit.middleware.SamlSessionMiddleware"
-
-
-def _index_when_keyed(request: HttpRequest, index: Callable[..., None]) -> None:
-    """Index the session now if it has a key, else once it is saved (by ``SamlSessionMiddleware``).
-
-    A fresh browser's session is created only when the response is saved (one
-    write, see the ACS view); saml_jit's session middleware wraps Django's and
-    writes the row right after. Without it the session is saved now, one
-    write more.
-    """
-    session = request.session
-    if session.session_key is None and settings.SESSION_ENGINE != SIGNED_COOKIES:
-        if SAML_SESSION_MIDDLEWARE in settings.MIDDLEWARE:
-            setattr(request, INDEX_PENDING, index)
-            return
-        session.save()
-    index(session_key=session.session_key)
-
-
-def index_pending(request: HttpRequest) -> None:
-    """Write the index row :func:`remember_login` left for this request's now saved session, if any."""
-    index = getattr(request, INDEX_PENDING, None)
-    if index is not None:
-        delattr(request, INDEX_PENDING)
-        index(session_key=request.session.session_key)
+        # auth.login cycled the session key, so the session has its final key by now.
+        index_session(
+            user,
+            assertion.idp_entity_id,
+            session_key=session.session_key,
+            assertion_id=assertion.assertion_id,
+            authn=authn,
+            expires_at=expires_at,
+        )
 
 
 def session_over(session: Any, now: Any) -> bool:
