@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
@@ -99,3 +100,12 @@ class Browser:
 @pytest.fixture
 def browser(client: Client) -> Browser:
     return Browser(client)
+
+
+@pytest.fixture(params=["xmlsec", "xmlsec1"])
+def crypto_backend(request, monkeypatch):
+    """A case run with both crypto backends: in-process (``xmlsec``) and pysaml2's ``xmlsec1`` program."""
+    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
+        pytest.skip("the xmlsec1 program is not installed")
+    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
+    return request.param

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import statistics
 import time
 
@@ -48,7 +47,7 @@ from tests.conftest import person
 from tests.federation import ACS_URL, IDP_A, IDP_B, ROGUE_CERT, SP_CERT, SP_ENTITY_ID, SP_KEY
 from tests.test_acs import assert_only_rejection
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crypto_backend")]  # both crypto backends
 
 User = get_user_model()
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -58,14 +57,6 @@ CBC_FOR_IDP_A = {"IDPS": {IDP_A.entity_id: {"ALLOW_CBC_ENCRYPTION": True}}}
 #: such responses pass the allow-list and then fail to decrypt — as the one
 #: uniform decryption refusal, like any other decryption failure.
 XMLSEC1_CANNOT = "xmlsec1 1.2.37 cannot decrypt this combination"
-
-
-@pytest.fixture(autouse=True, params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def login(browser, encryption: Encryption = DEFAULT_ENCRYPTION, **kwargs):

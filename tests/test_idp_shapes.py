@@ -20,7 +20,6 @@ refuses a response where nothing is signed.
 from __future__ import annotations
 
 import copy
-import shutil
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -30,7 +29,7 @@ from saml_jit.models import FederatedIdentity, ProvisioningEvent
 from tests.federation import IDP_A, SP_CERT, saml_config
 from tests.test_acs import assert_only_rejection
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crypto_backend")]  # both crypto backends
 
 User = get_user_model()
 
@@ -45,14 +44,6 @@ ASSERTION_ONLY = {"sign_response": False, "sign_assertion": True}
 #: No Response Issuer, unsigned Response, signed Assertion (SAML Profiles §4.1.4.2).
 NO_RESPONSE_ISSUER = {"sign_response": False, "sign_assertion": True, "response_issuer": False}
 NOTHING_SIGNED = {"sign_response": False, "sign_assertion": False}
-
-
-@pytest.fixture(autouse=True, params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def response_or_assertion_signed() -> dict:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import copy
 import re
-import shutil
 
 import pytest
 from cryptography import x509
@@ -47,7 +46,7 @@ from tests.federation import (
 )
 from tests.test_acs import assert_only_rejection
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crypto_backend")]  # both crypto backends
 
 User = get_user_model()
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -56,14 +55,6 @@ AUTHN_REQUEST = "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest"
 
 IDP_NEXT_KEY, IDP_NEXT_CERT = generate_keypair(KEYS, "idp-a-next", "saml_jit test IdP A (next key)")
 SP_NEXT_KEY, SP_NEXT_CERT = generate_keypair(KEYS, "sp-next", "saml_jit test SP (next key)")
-
-
-@pytest.fixture(autouse=True, params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def sp_config(idp_metadata: list[str], *, key=SP_KEY, cert=SP_CERT, decryption=None, published=None, **kwargs):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import shutil
 import time
 
 import pytest
@@ -56,15 +55,6 @@ def clock(monkeypatch):
     monkeypatch.setattr(metadata, "_now", lambda: fake.now)
     monkeypatch.setattr(sp_config, "_clock", lambda: fake.now)
     return fake
-
-
-@pytest.fixture(params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    """For the logins through the ACS: both crypto backends (metadata signatures are verified in-process)."""
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ and the step-up link brings them back. Both crypto backends; the pure rules
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 
 import pytest
@@ -44,15 +43,6 @@ PRIVILEGES = {
     "PRIVILEGED_GROUPS": ["operators"],
     "STAFF_GROUPS": [ADMINS],
 }
-
-
-@pytest.fixture(params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    """End-to-end cases run with both crypto backends: in-process and pysaml2's xmlsec1 program."""
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def idp_settings(settings, **values) -> None:

@@ -42,17 +42,7 @@ from saml_jit.testing.idp import ATTRIBUTE_URIS
 from tests.conftest import person
 from tests.federation import ACS_URL, FRIENDLY_NAMES, IDP_A, IDP_B, SP_ENTITY_ID
 
-
-@pytest.fixture(autouse=True, params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    """Every case runs with both signature backends: in-process and pysaml2's xmlsec1 program."""
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
-
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crypto_backend")]  # both crypto backends
 
 User = get_user_model()
 EMAIL_KEYED = User.USERNAME_FIELD == "email"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 from urllib.parse import parse_qs, urlparse
@@ -39,15 +38,6 @@ User = get_user_model()
 EXPIRY = "saml_jit.middleware.GrantExpiryMiddleware"
 SUBJECT = "subject-alice-0001"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    """End-to-end cases run with both crypto backends: in-process and pysaml2's xmlsec1 program."""
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def idp_settings(settings, **values) -> None:

@@ -10,7 +10,6 @@ crypto backends, then real IdPs' shapes that must still get in.
 from __future__ import annotations
 
 import base64
-import shutil
 import statistics
 import time
 
@@ -121,14 +120,6 @@ def test_not_well_formed(document):
 
 # ==========================================================================
 # Through the ACS, both crypto backends
-
-
-@pytest.fixture(params=["xmlsec", "xmlsec1"])
-def crypto_backend(request, monkeypatch):
-    if request.param == "xmlsec1" and not shutil.which("xmlsec1"):
-        pytest.skip("the xmlsec1 program is not installed")
-    monkeypatch.setattr("saml_jit.saml.config.crypto_backend", lambda: request.param)
-    return request.param
 
 
 def hostile(browser, inflate, **kwargs):
