@@ -141,7 +141,9 @@ class SamlSessionMiddleware(Djangosaml2SessionMiddleware):
         if response.status_code >= 500:
             return response
         try:
-            return super().process_response(request, response)
+            response = super().process_response(request, response)
+            sessions.index_pending(request)  # Django's session is saved by now: it has its key
+            return response
         except SESSION_SAVE_FAULTS as exc:
             committed = getattr(request, LOGIN_COMMITTED, False)
             return refusals.fault(request, exc, "session_unavailable" if committed else "service_unavailable")

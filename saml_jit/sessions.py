@@ -13,17 +13,22 @@ own expiry and, checked on each request by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.sessions.backends.base import UpdateError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
 from .conf import IdPSettings
-from .provisioning.sessions import index_session
+from .provisioning.sessions import SIGNED_COOKIES, index_session
+from .refusals import FAULTS
 from .saml.authn import session_expiry
 from .saml.data import AssertionData
 
@@ -37,6 +42,50 @@ AUTHN_CONTEXT = "_saml_jit_authn_context"
 SESSION_END = "_saml_jit_session_end"
 #: Set when this sign-in's privileges were withheld (``PRIVILEGES_REQUIRE_MFA``): offer a step-up.
 STEP_UP = "_saml_jit_step_up"
+
+
+def sign_in(request: HttpRequest, user: Any, idp: IdPSettings) -> None:
+    """``auth.login``, writing a browser's new session once, not twice.
+
+    ``auth.login`` cycles the session key against session fixation. When the
+    browser brought no stored session (no cookie, or one naming no session:
+    loading it left no key), cycling means *creating* an empty session at once
+    — a key lookup, an INSERT and its commit — which ``SessionMiddleware``
+    then updates with the login's data. There is no key an attacker could have
+    planted there; skipping the cycle lets ``SessionMiddleware`` create the
+    session with its key and data in one write. A session with a key is
+    cycled as always. (``LOGOUT_ALL_SESSIONS``: the index row is written once
+    the session has its key, see :func:`remember_login`.)
+
+    The one write then happens in ``SessionMiddleware``, after the view: a
+    store failing there is made to fail as a failed *update* does
+    (``UpdateError``, which Django answers with ``SessionInterrupted``), so
+    :class:`~saml_jit.middleware.SamlSessionMiddleware` answers it 503
+    ``session_unavailable`` with a reference — never a bare 500.
+    """
+    session = request.session
+    instance = vars(session)
+    cycle_key = session.cycle_key
+
+    def cycle_if_keyed() -> None:
+        if session.session_key is not None:
+            cycle_key()
+            return
+        create = session.create
+
+        def create_or_interrupt() -> None:
+            try:
+                create()
+            except FAULTS as exc:
+                raise UpdateError from exc
+
+        instance["create"] = create_or_interrupt
+
+    instance["cycle_key"] = cycle_if_keyed
+    try:
+        auth.login(request, user)
+    finally:
+        del instance["cycle_key"]  # the class's method again
 
 
 def remember_login(
@@ -59,15 +108,40 @@ def remember_login(
         # A fixed expiry would make a browser-session cookie persistent: there, SESSION_END alone ends it.
         session.set_expiry(expires_at)
     if idp.LOGOUT_ALL_SESSIONS:
-        # auth.login cycled the session key, so the session has its final key by now.
-        index_session(
-            user,
-            assertion.idp_entity_id,
-            session_key=session.session_key,
-            assertion_id=assertion.assertion_id,
-            authn=authn,
-            expires_at=expires_at,
-        )
+        index = partial(index_session, user, assertion.idp_entity_id, assertion_id=assertion.assertion_id, authn=authn)
+        _index_when_keyed(request, partial(index, expires_at=expires_at))
+
+
+#: The request attribute holding a session index row to write once the new session has its key.
+INDEX_PENDING = "saml_jit_session_index_pending"
+SAML_SESSION_MIDDLEWARE = "saml_jit.middleware.SamlSessionMiddleware"
+
+
+def _index_when_keyed(request: HttpRequest, index: Callable[..., None]) -> None:
+    """Index the session now if it has a key, else once it is saved (by ``SamlSessionMiddleware``).
+
+    A fresh browser's session is created only when the response is saved (one
+    write, see :func:`sign_in`); saml_jit's session middleware wraps Django's and
+    writes the row right after. Without it the session is saved now, one
+    write more.
+    """
+    session = request.session
+    if session.session_key is None and settings.SESSION_ENGINE != SIGNED_COOKIES:
+        if SAML_SESSION_MIDDLEWARE in settings.MIDDLEWARE:
+            setattr(request, INDEX_PENDING, index)
+            return
+        # Saved here, in the view: a failing store is the view's fault (503), not an interrupted update.
+        vars(session).pop("create", None)
+        session.save()
+    index(session_key=session.session_key)
+
+
+def index_pending(request: HttpRequest) -> None:
+    """Write the index row :func:`remember_login` left for this request's now saved session, if any."""
+    index = getattr(request, INDEX_PENDING, None)
+    if index is not None:
+        delattr(request, INDEX_PENDING)
+        index(session_key=request.session.session_key)
 
 
 def session_over(session: Any, now: Any) -> bool:

@@ -1,11 +1,14 @@
 """The login query budget, measured against stock djangosaml2 in the same test.
 
-Issue 6's budget: a returning login at most 4 queries more than stock
-djangosaml2, a first login at most 8 more. saml_jit's extras on a returning
-login are the login transaction's own BEGIN/COMMIT (the account changes and
-the event commit together), the identity's last-asserted update and the
-event row, which is also the replay record; the identity lookup replaces
-stock's user lookup.
+Issue 6's budget was a returning login at most 4 queries more than stock
+djangosaml2, a first login at most 8 more; issue 17's is at most 17 and 20
+queries. Since a fresh browser's session is written once
+(:func:`saml_jit.sessions.sign_in`) a returning login costs 14 and a first
+login 19 (stock: 13 and 14, its login writing the session twice). saml_jit's
+own extras are the login transaction's BEGIN/COMMIT (the account changes
+and the event commit together), the identity's last-asserted update and
+the event row, which is also the replay record. These tests hold those
+figures.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def stock_settings(settings):
 def test_first_login_budget(stock_settings):
     stock = queries_for_login(stock_settings, STOCK, "stock-first")
     ours = queries_for_login(stock_settings, SAML_JIT, "ours-first")
-    assert ours <= stock + 8, (ours, stock)
+    assert ours <= stock + 5, (ours, stock)
+    assert ours <= 19, ours
 
 
 def test_returning_login_budget(stock_settings):
@@ -57,4 +61,5 @@ def test_returning_login_budget(stock_settings):
     queries_for_login(stock_settings, SAML_JIT, "ours-again")
     stock = queries_for_login(stock_settings, STOCK, "stock-again")
     ours = queries_for_login(stock_settings, SAML_JIT, "ours-again")
-    assert ours <= stock + 4, (ours, stock)
+    assert ours <= stock + 1, (ours, stock)
+    assert ours <= 14, ours

@@ -289,7 +289,7 @@ def test_a_request_naming_nobody_known_ends_nothing(crypto_backend, settings):
 @pytest.mark.django_db
 @pytest.mark.parametrize("saml_middleware", ["saml_jit", "djangosaml2"])
 def test_a_fresh_browsers_session_is_indexed_under_its_final_key(settings, saml_middleware):
-    """The index row names the key the session is stored under, whichever SAML session middleware is in use."""
+    """Indexed after Django saved the new session (saml_jit's middleware), or by saving it first (djangosaml2's)."""
     if saml_middleware == "djangosaml2":
         settings.MIDDLEWARE = ["djangosaml2.middleware.SamlSessionMiddleware", *settings.MIDDLEWARE[1:]]
     idp_settings(settings, LOGOUT_ALL_SESSIONS=True)
