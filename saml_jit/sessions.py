@@ -44,7 +44,7 @@ SESSION_END = "_saml_jit_session_end"
 STEP_UP = "_saml_jit_step_up"
 
 
-def sign_in(request: HttpRequest, user: Any, idp: IdPSettings) -> None:
+def sign_in(request: HttpRequest, user: Any) -> None:
     """``auth.login``, writing a browser's new session once, not twice.
 
     ``auth.login`` cycles the session key against session fixation. When the
@@ -56,12 +56,6 @@ def sign_in(request: HttpRequest, user: Any, idp: IdPSettings) -> None:
     session with its key and data in one write. A session with a key is
     cycled as always. (``LOGOUT_ALL_SESSIONS``: the index row is written once
     the session has its key, see :func:`remember_login`.)
-
-    The one write then happens in ``SessionMiddleware``, after the view: a
-    store failing there is made to fail as a failed *update* does
-    (``UpdateError``, which Django answers with ``SessionInterrupted``), so
-    :class:`~saml_jit.middleware.SamlSessionMiddleware` answers it 503
-    ``session_unavailable`` with a reference — never a bare 500.
     """
     session = request.session
     instance = vars(session)
@@ -70,22 +64,33 @@ def sign_in(request: HttpRequest, user: Any, idp: IdPSettings) -> None:
     def cycle_if_keyed() -> None:
         if session.session_key is not None:
             cycle_key()
-            return
-        create = session.create
-
-        def create_or_interrupt() -> None:
-            try:
-                create()
-            except FAULTS as exc:
-                raise UpdateError from exc
-
-        instance["create"] = create_or_interrupt
+        else:
+            _fail_as_an_update(session)
 
     instance["cycle_key"] = cycle_if_keyed
     try:
         auth.login(request, user)
     finally:
         del instance["cycle_key"]  # the class's method again
+
+
+def _fail_as_an_update(session: Any) -> None:
+    """Make the keyless ``session``'s first write, in ``SessionMiddleware`` after the view, fail as an update does.
+
+    A store failing there would otherwise escape ``SessionMiddleware`` as a
+    bare 500. As ``UpdateError``, Django answers it with ``SessionInterrupted``
+    and :class:`~saml_jit.middleware.SamlSessionMiddleware` turns that into 503
+    ``session_unavailable`` with a reference.
+    """
+    create = session.create
+
+    def create_or_interrupt() -> None:
+        try:
+            create()
+        except FAULTS as exc:
+            raise UpdateError from exc
+
+    vars(session)["create"] = create_or_interrupt
 
 
 def remember_login(

@@ -248,7 +248,7 @@ class AssertionConsumerServiceView(
         # Committed: from here on a fault is never reported as the person's (see SamlSessionMiddleware).
         setattr(request, LOGIN_COMMITTED, True)
         idp = app_settings.for_idp(assertion.idp_entity_id)
-        sessions.sign_in(request, user, idp)
+        sessions.sign_in(request, user)
         outcome = outcome_of(request)
         sessions.remember_login(
             request,
