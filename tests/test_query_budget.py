@@ -53,7 +53,7 @@ def test_first_login_budget(stock_settings):
     stock = queries_for_login(stock_settings, STOCK, "stock-first")
     ours = queries_for_login(stock_settings, SAML_JIT, "ours-first")
     assert ours <= stock + 5, (ours, stock)
-    assert ours <= 19, ours
+    assert ours <= 19, ours  # 18 on SQLite (no row locks: one identity query)
 
 
 def test_returning_login_budget(stock_settings):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -92,15 +93,23 @@ def _bound_identity(identities: QuerySet[FederatedIdentity], profile: Profile, l
     with the state that transition wrote — PostgreSQL re-reads only the rows a
     query locks, and cannot lock the nullable side of the outer join. An
     account without a lifecycle row (made before saml_jit kept one) is read
-    without it: one more query, only then.
+    without it: one more query, only then (and for a first login, which finds
+    neither). A database without row locks (SQLite serialises writers) needs no
+    inner join: one query always.
     """
     where = {"idp_entity_id": profile.idp_entity_id, "subject": profile.subject}
-    if not lock:
-        return identities.filter(**where).first()
+    if not lock or not connections[identities.db].features.has_select_for_update:
+        return _one(identities.filter(**where))
     with_row = identities.filter(user__saml_lifecycle__isnull=False).select_for_update(
         of=("self", "user", "user__saml_lifecycle")
     )
-    return with_row.filter(**where).first() or identities.filter(**where).first()
+    return _one(with_row.filter(**where)) or _one(identities.filter(**where))
+
+
+def _one(rows: QuerySet[FederatedIdentity]) -> FederatedIdentity | None:
+    """The row (IdP, subject) names, or None: a unique key, so no ORDER BY (as ``.first()`` would add)."""
+    found = list(rows[:1])
+    return found[0] if found else None
 
 
 def _match_by_email(ctx: Context, profile: Profile, identities: QuerySet[FederatedIdentity]) -> tuple[Any, Any, Any]:
