@@ -109,6 +109,8 @@ _email_validator = EmailValidator()
 
 
 def _has_control(value: str) -> bool:
+    if value.isascii():  # the common case, without a loop: ASCII's unprintables are exactly its Cc characters
+        return not value.isprintable()
     return any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
@@ -146,8 +148,8 @@ def _is_invisible(ch: str) -> bool:
 def _has_invisible(value: str) -> bool:
     # Invisible characters (zero-width space/joiner, bidi overrides, variation
     # selectors, fillers…) and line or paragraph separators make two
-    # identifiers look alike.
-    return any(_is_invisible(ch) for ch in value)
+    # identifiers look alike. ASCII holds none of them.
+    return not value.isascii() and any(_is_invisible(ch) for ch in value)
 
 
 def _single(values: tuple[str, ...], label: str) -> str:

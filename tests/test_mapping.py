@@ -6,6 +6,7 @@ user model's ``_meta``.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from saml_jit import mapping
 from saml_jit.conf import DEFAULT_ATTRIBUTE_MAP, IdPSettings, app_settings
 from saml_jit.mapping import (
     DISPLAY,
@@ -613,3 +615,12 @@ def test_profile_is_frozen():
     with pytest.raises(AttributeError):
         profile.subject = "other"  # type: ignore[misc]
     assert replace(profile, subject="other").subject == "other"
+
+
+# -- the ASCII fast path of the identifier checks -----------------------------------
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+def test_the_ascii_fast_path_agrees_with_the_character_by_character_checks(value):
+    assert mapping._has_control(value) == any(unicodedata.category(ch) == "Cc" for ch in value)
+    assert mapping._has_invisible(value) == any(mapping._is_invisible(ch) for ch in value)
