@@ -89,10 +89,12 @@ def _worker_pids(master: int, count: int = 1) -> list[int]:
     raise SystemExit(f"gunicorn: fewer than {count} workers")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of ``pid``; with ``children``, of the child processes it has waited for (cutime + cstime)."""
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def _authn_request(response: http.client.HTTPResponse, body: bytes) -> str:
