@@ -213,6 +213,7 @@ def _fmt(value: float, spec: str) -> str:
 
 def run(workers: int, levels: list[int], count: int, seconds: float, keys: list[str]) -> None:
     products = [PRODUCTS[key] for key in keys]
+    load_before = os.getloadavg()[0]
     in_process_count = max(3, min(count, 20))
     print(f"  in-process returning logins ({in_process_count} per product) ...", file=sys.stderr)
     reference = _in_process(products, in_process_count)
@@ -245,6 +246,7 @@ def run(workers: int, levels: list[int], count: int, seconds: float, keys: list[
     finally:
         for server in servers.values():
             server.stop()
+    print(f"  load average (1 min): {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     _report(workers, levels, count, seconds, products, reference, results, provisioning, servers)
 
 
