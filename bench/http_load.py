@@ -214,7 +214,7 @@ def _fmt(value: float, spec: str) -> str:
 def run(workers: int, levels: list[int], count: int, seconds: float, keys: list[str]) -> None:
     products = [PRODUCTS[key] for key in keys]
     load_before = os.getloadavg()[0]
-    in_process_count = max(3, min(count, 20))
+    in_process_count = max(3, min(count, 50))
     print(f"  in-process returning logins ({in_process_count} per product) ...", file=sys.stderr)
     reference = _in_process(products, in_process_count)
     servers: dict[str, Server] = {}
