@@ -8,7 +8,8 @@ for each concurrency level (the products in rotating order), every timed
 login is prepared before the clock starts: a fresh browser (its own cookie
 jar) GETs the product's login view over HTTP (session cookie, outstanding
 AuthnRequest) and the IdP's signed answer is minted. The timed phase is C
-client threads, each with its own http.client connection, sending the
+client threads, each with its own http.client connection (gunicorn's sync
+workers close it after every response; http.client opens it again), sending the
 prepared POSTs as fast as answers come (allauth: the ACS POST and the
 redirect to its finish view, both inside the timed login), until
 ``--logins`` are done or ``--seconds`` have passed, whichever comes first.
