@@ -18,7 +18,9 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -34,41 +36,65 @@ HEADERS = {"Host": "testserver"}
 def _database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "sqlite":
-        return f"sqlite:///{os.path.abspath(db['NAME'])}"
+        # Several workers write one file: a writer waits up to 20 s for the lock rather than failing, and a
+        # transaction takes the write lock when it begins (Django's IMMEDIATE mode), so that two transactions
+        # that have both read cannot deadlock on upgrading (SQLite fails one at once, without waiting).
+        return f"sqlite:///{os.path.abspath(db['NAME'])}?timeout=20&transaction_mode=IMMEDIATE"
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
-def _start_server() -> tuple[subprocess.Popen[str], int]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": _database_url()}
-    command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", "127.0.0.1:0", "bench.wsgi:application"]
-    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
-    assert server.stderr is not None
+@dataclass
+class Server:
+    """A gunicorn master on 127.0.0.1 and what it wrote to stderr (drained by a thread, never blocking it)."""
+
+    process: subprocess.Popen[str]
+    port: int
+    log: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _start_server(workers: int = 1, env: dict[str, str] | None = None) -> Server:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": _database_url(), **(env or {})}
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--timeout", "120"]
+    command += ["--bind", "127.0.0.1:0", "bench.wsgi:application"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    assert process.stderr is not None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", server.stderr.readline())
+        line = process.stderr.readline()
+        match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
         if match:
-            return server, int(match.group(1))
-    server.kill()
+            server = Server(process, int(match.group(1)))
+            threading.Thread(target=server.log.extend, args=(process.stderr,), daemon=True).start()
+            return server
+        if not line and process.poll() is not None:
+            break
+    process.kill()
     raise SystemExit("gunicorn did not start")
 
 
-def _worker_pid(master: int) -> int:
+def _worker_pids(master: int, count: int = 1) -> list[int]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with open(f"/proc/{master}/task/{master}/children") as handle:
-            children = handle.read().split()
-        if children:
-            return int(children[0])
+            children = [int(pid) for pid in handle.read().split()]
+        if len(children) >= count:
+            return children
         time.sleep(0.1)
-    raise SystemExit("no gunicorn worker")
+    raise SystemExit(f"gunicorn: fewer than {count} workers")
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of ``pid``; with ``children``, of the child processes it has waited for (cutime + cstime)."""
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def _authn_request(response: http.client.HTTPResponse, body: bytes) -> str:
@@ -82,17 +108,20 @@ def _authn_request(response: http.client.HTTPResponse, body: bytes) -> str:
 
 
 class _Browser:
-    """One browser: its cookies, over the shared keep-alive connection."""
+    """One browser: its cookies, over a keep-alive connection (its own, or the one a request is given)."""
 
     def __init__(self, conn: http.client.HTTPConnection) -> None:
         self.conn, self.cookies = conn, SimpleCookie()
 
-    def request(self, method: str, path: str, body: str | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+    def request(
+        self, method: str, path: str, body: str | None = None, conn: http.client.HTTPConnection | None = None
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         headers = {**HEADERS, "Cookie": "; ".join(f"{k}={m.value}" for k, m in self.cookies.items())}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        conn = conn or self.conn
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
         content = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             self.cookies.load(header)
@@ -122,10 +151,10 @@ def _logins(conn: http.client.HTTPConnection, names: list[str]) -> list[tuple[_B
 
 
 def run(count: int, *, in_process_cpu_ms: float) -> None:
-    server, port = _start_server()
+    server = _start_server()
     try:
-        worker = _worker_pid(server.pid)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        worker = _worker_pids(server.process.pid)[0]
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         names = [f"http-{time.monotonic_ns()}-{i:05d}" for i in range(count)]
         for browser, body in _logins(conn, names):  # first logins, untimed
             browser.post(body)
@@ -134,8 +163,7 @@ def run(count: int, *, in_process_cpu_ms: float) -> None:
         walls = [browser.post(body) for browser, body in prepared]
         cpu_ms = (_cpu_seconds(worker) - before) * 1000 / count
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     print(f"\nsaml_jit returning login over HTTP (gunicorn, 1 worker, 127.0.0.1, {count} logins, concurrency 1):")
     print(f"  worker CPU per login {cpu_ms:6.2f} ms = {1000 / cpu_ms:6.1f} logins/s per core")
     print(f"  in-process (above)   {in_process_cpu_ms:6.2f} ms = {1000 / in_process_cpu_ms:6.1f} logins/s per core")

@@ -5,9 +5,11 @@ benchmark wants a file, ``--db-file``, or PostgreSQL). The peers' packages
 are in ``bench/requirements.txt``.
 """
 
+import logging
+
 from tests.federation import IDP_A, SP_CERT, SP_KEY
 from tests.settings import *  # noqa: F403
-from tests.settings import INSTALLED_APPS, MIDDLEWARE
+from tests.settings import AUTHENTICATION_BACKENDS, INSTALLED_APPS, MIDDLEWARE, env
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
@@ -20,7 +22,29 @@ SAML_ATTRIBUTE_MAPPING = {
 }
 SAML_USE_NAME_ID_AS_USERNAME = True
 SAML_CREATE_UNKNOWN_USER = True
-LOGGING = {"version": 1, "disable_existing_loggers": True, "root": {"level": "CRITICAL"}}
+# ``python -m bench load`` runs one server per product, each with that product's backends.
+AUTHENTICATION_BACKENDS = env.list("BENCH_AUTHENTICATION_BACKENDS", default=AUTHENTICATION_BACKENDS)
+LOGGING: dict = {"version": 1, "disable_existing_loggers": True, "root": {"level": "CRITICAL"}}
+
+
+class OneLine(logging.Formatter):
+    """A log record on one line, its exception as type and first line (the load benchmark counts them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = record.getMessage().replace("\n", " ")
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            first = (str(exc).splitlines() or [""])[0][:200]
+            line += f" [{type(exc).__module__}.{type(exc).__qualname__}: {first}]"
+        return f"BENCH-LOG {record.name}: {line}"
+
+
+if env.bool("BENCH_SERVER_ERRORS", default=False):  # python -m bench load: the servers' errors, to stderr
+    LOGGING["formatters"] = {"one_line": {"()": OneLine}}
+    LOGGING["handlers"] = {"stderr": {"class": "logging.StreamHandler", "formatter": "one_line"}}
+    LOGGING["loggers"] = {
+        name: {"handlers": ["stderr"], "level": "ERROR", "propagate": False} for name in ("saml_jit", "django")
+    }
 
 # django-allauth's SAML provider, configured from settings (no SocialApp row):
 # the same IdP key, both signatures required, strict (destination, recipient,
