@@ -249,6 +249,10 @@ def run(workers: int, levels: list[int], count: int, seconds: float, keys: list[
             server.stop()
     print(f"  load average (1 min): {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     _report(workers, levels, count, seconds, products, reference, results, provisioning, servers)
+    ours = [provisioning.get("saml_jit"), *(level for (_, key), level in results.items() if key == "saml_jit")]
+    if any(level is not None and level.errors for level in ours):
+        # The peers' errors are reported above (allauth's concurrent first logins may race on a username).
+        raise SystemExit("saml_jit answered some logins with an error (see above)")
 
 
 def _report(
