@@ -58,10 +58,20 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def _no_control_socket() -> list[str]:
+    """Newer gunicorn opens one control socket per user: servers side by side would fight over it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
+
+
+_NO_CONTROL_SOCKET = _no_control_socket()
+
+
 def _start_server(workers: int = 1, env: dict[str, str] | None = None) -> Server:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_URL": _database_url(), **(env or {})}
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--timeout", "120"]
-    command += ["--bind", "127.0.0.1:0", "bench.wsgi:application"]
+    command += ["--bind", "127.0.0.1:0", *_NO_CONTROL_SOCKET, "bench.wsgi:application"]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
     assert process.stderr is not None
     deadline = time.monotonic() + 60
