@@ -55,7 +55,9 @@ def sign_in(request: HttpRequest, user: Any) -> None:
     planted there; skipping the cycle lets ``SessionMiddleware`` create the
     session with its key and data in one write. A session with a key is
     cycled as always. (``LOGOUT_ALL_SESSIONS``: the index row is written once
-    the session has its key, see :func:`remember_login`.)
+    the session has its key, see :func:`remember_login`.) A session left
+    without a key — not cycled, or flushed because it was another user's — is
+    written after the view, and fails there as :func:`_fail_as_an_update` says.
     """
     session = request.session
     instance = vars(session)
@@ -64,14 +66,14 @@ def sign_in(request: HttpRequest, user: Any) -> None:
     def cycle_if_keyed() -> None:
         if session.session_key is not None:
             cycle_key()
-        else:
-            _fail_as_an_update(session)
 
     instance["cycle_key"] = cycle_if_keyed
     try:
         auth.login(request, user)
     finally:
         del instance["cycle_key"]  # the class's method again
+    if session.session_key is None:  # not cycled, or flushed (another user's session): written after the view
+        _fail_as_an_update(session)
 
 
 def _fail_as_an_update(session: Any) -> None:

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends import cache as cache_sessions
 from django.contrib.sessions.backends import db as db_sessions
 from django.contrib.sessions.models import Session
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from saml_jit.models import FederatedIdentity
+from saml_jit.models import FederatedIdentity, ProvisioningEvent
 from tests.conftest import person
 from tests.test_faults import assert_complete_account, assert_fault
 from tests.test_sessions import idp_settings
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 def _session_writes(queries: CaptureQueriesContext) -> list[str]:
@@ -122,3 +123,18 @@ def test_a_cache_session_store_failing_at_the_write_is_503(browser, settings, mo
     response = browser.login(attributes=person())
     assert_fault(response, "session_unavailable", caplog, django_logged=True)
     assert FederatedIdentity.objects.count() == 1
+
+
+def test_another_users_session_flushed_at_login_fails_its_write_with_503(browser, monkeypatch, caplog):
+    # auth.login flushes a session that belongs to somebody else: the new one is written after the view.
+    other = User.objects.create_user(**{User.USERNAME_FIELD: "someone-else@example.org"})
+    request_id = browser.start_login()
+    browser.client.force_login(other)
+    monkeypatch.setattr(
+        db_sessions.SessionStore, "create", _failing_first_write(db_sessions.SessionStore, OperationalError("gone"))
+    )
+    response = browser.post_response(name_id="subject-flushed", in_response_to=request_id, attributes=person())
+    assert_fault(response, "session_unavailable", caplog, django_logged=True)
+    identity = FederatedIdentity.objects.get()
+    assert identity.user != other
+    assert ProvisioningEvent.objects.get().user == identity.user
