@@ -115,8 +115,15 @@ def remember_login(
         # A fixed expiry would make a browser-session cookie persistent: there, SESSION_END alone ends it.
         session.set_expiry(expires_at)
     if idp.LOGOUT_ALL_SESSIONS:
-        index = partial(index_session, user, assertion.idp_entity_id, assertion_id=assertion.assertion_id, authn=authn)
-        _index_when_keyed(request, partial(index, expires_at=expires_at))
+        index = partial(
+            index_session,
+            user,
+            assertion.idp_entity_id,
+            assertion_id=assertion.assertion_id,
+            authn=authn,
+            expires_at=expires_at,
+        )
+        _index_when_keyed(request, index)
 
 
 #: The request attribute holding a session index row to write once the new session has its key.

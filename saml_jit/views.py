@@ -247,13 +247,12 @@ class AssertionConsumerServiceView(
             return self.refused(request, assertion.idp_entity_id)
         # Committed: from here on a fault is never reported as the person's (see SamlSessionMiddleware).
         setattr(request, LOGIN_COMMITTED, True)
-        idp = app_settings.for_idp(assertion.idp_entity_id)
         sessions.sign_in(request, user)
         outcome = outcome_of(request)
         sessions.remember_login(
             request,
             assertion,
-            idp,
+            app_settings.for_idp(assertion.idp_entity_id),
             user=user,
             privileges_withheld=outcome is not None and outcome.privileges_withheld,
         )
