@@ -16,8 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.cache import InvalidCacheBackendError
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.shortcuts import resolve_url
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
+from django.urls import NoReverseMatch
 from django.utils.module_loading import import_string
 
 from .conf import (
@@ -69,6 +71,7 @@ class Codes:
     SAML_CONFIG_EMPTY = "saml_jit.E017"
     SP_KEYS_MISSING = "saml_jit.E018"
     SAML_COOKIE_SAMESITE_NONE_INSECURE = "saml_jit.W011"
+    HOME_URL_UNRESOLVABLE = "saml_jit.W012"
     AUTHN_CONTEXT_INVALID = "saml_jit.E030"
     SESSION_SETTING_INVALID = "saml_jit.E031"
     LOGOUT_ALL_SESSIONS_UNSUPPORTED = "saml_jit.W030"
@@ -91,6 +94,10 @@ class Hints:
         "Browsers drop a SameSite=None cookie that is not Secure, so every SP-initiated login is refused as "
         "unsolicited. Over https set SESSION_COOKIE_SECURE = True; for local development over plain http set "
         'SAML_SESSION_COOKIE_SAMESITE = "Lax".'
+    )
+    HOME_URL_UNRESOLVABLE = (
+        'Give a path ("/"), a full URL, or the name of a URL pattern in ROOT_URLCONF ("home", "app:index"). '
+        'The error page\'s "Home" link goes to "/" until it resolves.'
     )
     AUTHN_CONTEXT_INVALID = (
         'Give REQUIRED_AUTHN_CONTEXT as a class reference ("https://refeds.org/profile/mfa"), a list of them, '
@@ -696,6 +703,29 @@ def _policy_hook_warnings() -> list[CheckMessage]:
     if isinstance(policy, type) and callable(getattr(policy, "populate_user", None)):
         message = f"{policy.__qualname__}.populate_user is never called by saml_jit."
         return [Warning(message, hint=Hints.POLICY_HOOK_UNUSED, id=Codes.POLICY_HOOK_UNUSED)]
+    return []
+
+
+# ----------------------------------------------------------------------------
+# Where the error page's "Home" link goes
+
+
+@register(Tags.urls)
+def check_home_url(app_configs: Iterable[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``HOME_URL`` (else ``LOGIN_REDIRECT_URL``) must resolve, or people refused at sign-in are sent to ``/``."""
+    if app_settings.HOME_URL:
+        name, target = "HOME_URL", app_settings.HOME_URL
+    else:
+        name, target = "LOGIN_REDIRECT_URL", settings.LOGIN_REDIRECT_URL
+    if not target:
+        return []
+    try:
+        resolve_url(target)
+    except NoReverseMatch:
+        message = f"{name} ({target!r}) is not a URL and names no URL pattern; the error page links to '/' instead."
+        return [Warning(message, hint=Hints.HOME_URL_UNRESOLVABLE, id=Codes.HOME_URL_UNRESOLVABLE)]
+    except ImproperlyConfigured:  # a URLconf without patterns: Django's own URL checks report it
+        pass
     return []
 
 

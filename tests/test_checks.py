@@ -611,3 +611,45 @@ class TestSpSetup:
     def test_w011_silent(self, samesite, secure):
         with override_settings(SAML_SESSION_COOKIE_SAMESITE=samesite, SESSION_COOKIE_SECURE=secure):
             assert check_sp_setup() == []
+
+
+# ------------------------------------------------------------ W012: where the error page's "Home" link goes
+
+from saml_jit.checks import check_home_url  # noqa: E402
+
+
+class TestHomeUrl:
+    @pytest.mark.parametrize(
+        ("home", "login_redirect"),
+        [
+            (None, "/"),
+            (None, None),
+            ("/welcome/", "no-such-name"),  # HOME_URL wins: LOGIN_REDIRECT_URL is not its concern
+            ("saml2_metadata", "/"),  # a URL name that reverses
+            ("https://intranet.example.org/", "/"),
+            ("app.example.org", "/"),  # a dot: resolve_url takes it as a URL, as the page does
+        ],
+    )
+    def test_silent(self, home, login_redirect):
+        with override_settings(SAML_JIT={"HOME_URL": home}, LOGIN_REDIRECT_URL=login_redirect):
+            assert check_home_url() == []
+
+    def test_w012_home_url_names_no_pattern(self):
+        with override_settings(SAML_JIT={"HOME_URL": "no-such-url-name"}):
+            found = check_home_url()
+        assert ids(found) == [Codes.HOME_URL_UNRESOLVABLE]
+        assert found[0].level < ERROR
+        assert found[0].msg.startswith("HOME_URL ('no-such-url-name')") and "'/'" in found[0].msg
+
+    def test_w012_falls_back_to_login_redirect_url(self):
+        with override_settings(SAML_JIT={}, LOGIN_REDIRECT_URL="dashboard:home"):
+            found = check_home_url()
+        assert ids(found) == [Codes.HOME_URL_UNRESOLVABLE]
+        assert found[0].msg.startswith("LOGIN_REDIRECT_URL ('dashboard:home')")
+
+    def test_registered_with_the_url_checks(self):
+        from django.core import checks
+
+        with override_settings(SAML_JIT={"HOME_URL": "no-such-url-name"}):
+            found = checks.run_checks(tags=[checks.Tags.urls])
+        assert Codes.HOME_URL_UNRESOLVABLE in ids(found)
