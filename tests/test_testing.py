@@ -70,3 +70,21 @@ def test_tamper_runs_last():
     xml = IDP_A.make_response(SPEC, tamper=tamper)
     assert "SignatureValue" in seen[0] and "subject-alice-0001" in seen[0]
     assert "subject-eve-0003" in xml
+
+
+def test_importing_the_test_idp_prints_no_cfb_warning_and_leaves_no_filter():
+    """pysaml2's AESCipher names cryptography's moved CFB mode; the dev IdP's import hides only that warning."""
+    import subprocess
+    import sys
+
+    program = (
+        "import warnings; warnings.simplefilter('always'); before = list(warnings.filters)\n"
+        "import saml_jit.testing.idp\n"
+        "added = [f for f in warnings.filters if f not in before and f[1] is not None]\n"  # by message
+        "assert not added, added\n"
+        "import cryptography.hazmat.primitives.ciphers.modes as modes; modes.CFB\n"  # others still warn
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "saml2/cryptography/symmetric.py" not in done.stderr
+    assert "CFB has been moved" in done.stderr  # the same warning from anywhere else is untouched
