@@ -1029,3 +1029,82 @@ def test_test_idp_signs_and_encrypts_in_process(spawns):
     for backend in BACKENDS:
         assert verdict(cached_client(backend), signed_xml) == f"accepted:{SUBJECT}"
         assert verdict(cached_client(backend), encrypted_xml) == f"accepted:{SUBJECT}"
+
+
+def _logout_response() -> str:
+    response = samlp.LogoutResponse(
+        id="id-logout-1",
+        version="2.0",
+        issue_instant="2026-12-03T10:00:00Z",
+        status=samlp.Status(status_code=samlp.StatusCode(value=saml2.samlp.STATUS_SUCCESS)),
+    )
+    return str(response)
+
+
+PARSE_CASES = {
+    "signed response": lambda: mint(),
+    "logout response": _logout_response,
+    "not a response": lambda: str(samlp.AuthnRequest(id="id-req", version="2.0", issue_instant="2026-12-03T10:00:00Z")),
+    "not xml": lambda: "<samlp:Response",
+    "doctype": lambda: '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>',
+    "bytes": lambda: mint().encode("utf-8"),
+}
+
+
+def _outcome(parse: Callable[[str | bytes], object], document: str | bytes) -> tuple[str, str]:
+    try:
+        return type(parse(document)).__name__, str(parse(document))
+    except Exception as exc:
+        return f"raised {type(exc).__name__}", str(exc)
+
+
+@pytest.mark.parametrize("case", list(PARSE_CASES))
+def test_single_parse_matches_pysaml2(case):
+    """saml_jit's one-parse any_response_from_string: pysaml2's result or exception for every kind of document."""
+    document = PARSE_CASES[case]()
+    ours, theirs = (
+        _outcome(security.any_response_from_string, document),
+        _outcome(samlp.any_response_from_string, document),
+    )
+    assert ours == theirs
+    assert ours[0] == {"signed response": "Response", "logout response": "LogoutResponse", "bytes": "Response"}.get(
+        case, ours[0]
+    )
+    if case in ("not a response", "not xml", "doctype"):
+        assert ours[0].startswith("raised ")
+
+
+def test_response_is_parsed_once(monkeypatch):
+    client, xml = make_client("xmlsec"), mint()
+    parses = []
+    real = security.defusedxml.ElementTree.fromstring
+
+    def counting(text, *args, **kwargs):
+        parses.append(len(text))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(security.defusedxml.ElementTree, "fromstring", counting)
+    response = client.sec.correctly_signed_response(xml)
+    assert isinstance(response, samlp.Response) and response.assertion[0].subject.name_id.text == SUBJECT
+    assert parses == [len(xml.encode("utf-8"))]
+
+
+def test_verification_keys_are_the_certificates_public_key_only():
+    """Signatures are checked with the certificate's bare public key: same verdicts; a bad certificate is refused."""
+    from saml_jit.saml._libxmlsec import xmlsec
+    from saml_jit.saml.keys import KeyCache
+
+    keys, pem = KeyCache(), IDP_A_CERT.read_bytes()
+    bare = keys.get(pem, xmlsec.constants.KeyDataFormatCertPem, verify_only=True)
+    whole = keys.get(pem, xmlsec.constants.KeyDataFormatCertPem)
+    assert bare is not whole and keys.get(pem, xmlsec.constants.KeyDataFormatCertPem, verify_only=True) is bare
+    root = etree.fromstring(mint().encode("utf-8"))
+    backend = XmlSecBackend()
+    for key in (bare, whole):
+        backend.verify_parsed(root, RESPONSE_NODE, root.get("ID"), [key])
+    other = keys.get(Path(SP_CERT).read_bytes(), xmlsec.constants.KeyDataFormatCertPem, verify_only=True)
+    with pytest.raises(SignatureError):
+        backend.verify_parsed(root, RESPONSE_NODE, root.get("ID"), [other])
+    broken = pem.replace(pem.splitlines()[3], b"A" * len(pem.splitlines()[3]))
+    with pytest.raises(xmlsec.Error):
+        keys.get(broken, xmlsec.constants.KeyDataFormatCertPem, verify_only=True)

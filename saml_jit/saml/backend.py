@@ -172,9 +172,11 @@ class XmlSecBackend(CryptoBackend):
         # The xmlsec stubs omit get_libxmlsec_version(), which the module has had since 1.3.14.
         return ".".join(str(part) for part in xmlsec.get_libxmlsec_version())  # type: ignore[attr-defined]
 
-    def _load(self, path: str, key_format: int, error: type[Exception], what: str) -> xmlsec.Key:
+    def _load(
+        self, path: str, key_format: int, error: type[Exception], what: str, *, verify_only: bool = False
+    ) -> xmlsec.Key:
         try:
-            return self.keys.from_file(path, key_format)
+            return self.keys.from_file(path, key_format, verify_only=verify_only)
         except (OSError, xmlsec.Error) as exc:
             raise error(f"the {what} could not be loaded: {exc}") from None
 
@@ -193,7 +195,7 @@ class XmlSecBackend(CryptoBackend):
             key_format = _CERTIFICATE_FORMATS[cert_type]
         except KeyError:
             raise SignatureError(f"unsupported certificate type {cert_type!r}") from None
-        trusted = self._load(cert_file, key_format, SignatureError, "trusted certificate")
+        trusted = self._load(cert_file, key_format, SignatureError, "trusted certificate", verify_only=True)
         self.verify_parsed(parse_document(signedtext), node_name, node_id, [trusted])
         return True
 
@@ -231,7 +233,7 @@ class XmlSecBackend(CryptoBackend):
     def trusted_certificate(self, pem: bytes) -> xmlsec.Key:
         """A certificate from metadata, parsed once (no temporary file)."""
         try:
-            return self.keys.get(pem, _c.KeyDataFormatCertPem)
+            return self.keys.get(pem, _c.KeyDataFormatCertPem, verify_only=True)
         except xmlsec.Error as exc:
             raise SignatureError(f"the trusted certificate could not be loaded: {exc}") from None
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+import defusedxml.ElementTree
 from lxml import etree
+from saml2 import class_name, create_class_from_element_tree, samlp
 from saml2.sigver import NODE_NAME, SignatureError, pem_format
 from saml2.sigver import SecurityContext as Saml2SecurityContext
 from saml2.xml.schema import validate as saml2_validate_doc_with_schema
@@ -30,7 +32,33 @@ from .backend import get_backend, parse_document
 from .keys import rsa_crypto
 from .schema import XMLSchemaError
 
-__all__ = ["SecurityContext", "security_context"]
+__all__ = ["SecurityContext", "any_response_from_string", "security_context"]
+
+#: The types pysaml2's ``samlp.any_response_from_string`` tries, in its order.
+RESPONSE_TYPES = (
+    samlp.StatusResponseType_,
+    samlp.Response,
+    samlp.ArtifactResponse,
+    samlp.LogoutResponse,
+    samlp.NameIDMappingResponse,
+    samlp.ManageNameIDResponse,
+)
+
+
+def any_response_from_string(xmlstr: str | bytes) -> Any:
+    """pysaml2's ``samlp.any_response_from_string``, parsing the document once.
+
+    pysaml2's parses it again for every type it tries (a ``Response`` is the
+    second: two parses of the whole document per login). Same parser
+    (defusedxml), same types in the same order, same result and exceptions.
+    """
+    tree = defusedxml.ElementTree.fromstring(xmlstr if isinstance(xmlstr, bytes) else xmlstr.encode("utf-8"))
+    for response_type in RESPONSE_TYPES:
+        response = create_class_from_element_tree(response_type, tree)
+        if response:
+            return response
+    raise Exception("Unknown response type")  # pysaml2's exception, which its callers catch
+
 
 #: How :func:`_validate_doc_with_schema` validates: ``None`` outside
 #: saml_jit's :class:`SecurityContext` (pysaml2's own validator, unchanged),
@@ -81,6 +109,24 @@ class SecurityContext(Saml2SecurityContext):
         super().__init__(*args, **kwargs)
         self._documents: dict[str, Any] = {}
         self._validated: set[str] = set()
+
+    def correctly_signed_response(
+        self,
+        decoded_xml: Any,
+        must: bool = False,
+        origdoc: Any = None,
+        only_valid_cert: bool = False,
+        require_response_signature: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """pysaml2's, with the document parsed once (:func:`any_response_from_string`, which never returns None)."""
+        response = any_response_from_string(decoded_xml)
+        if response.signature:
+            if "do_not_verify" not in kwargs:
+                self._check_signature(decoded_xml, response, class_name(response), origdoc)
+        elif require_response_signature:
+            raise SignatureError("Signature missing for response")
+        return response
 
     def _check_signature(
         self,
