@@ -9,7 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from saml_jit import lifecycle as rules
@@ -410,3 +412,37 @@ def test_report_command(sso_user_with_password):
     assert f"id={sso_user_with_password.pk} username={sso_user_with_password.get_username()}" in text
     assert "staff and superusers without a federated identity: 0" in text
     assert "sessions of accounts that are not active: 0" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_account_without_a_lifecycle_row_still_signs_in(browser):
+    """An identity bound before saml_jit kept lifecycle rows is found without the row: one identity query more."""
+    locks = connection.features.has_select_for_update
+    with CaptureQueriesContext(connection) as first:
+        assert browser.login().status_code == 302
+    user = FederatedIdentity.objects.get().user
+    returning = _identity_reads(browser)
+    AccountLifecycle.objects.filter(user=user).delete()
+    legacy = _identity_reads(browser)
+    assert ProvisioningEvent.objects.order_by("pk").last().kind == EventKind.LOGIN
+    assert get_user_model().objects.count() == 1 and FederatedIdentity.objects.get().user == user
+    # PostgreSQL: locked with the lifecycle row; if none, an existence check, then without it. SQLite: one read.
+    assert (_identity_selects(first), returning, legacy) == ((2, 1, 3) if locks else (1, 1, 1))
+    # A first login's second look (PostgreSQL) is the bare existence check: no joins.
+    assert _identity_selects(first, joined=False) == (1 if locks else 0)
+
+
+def _identity_selects(queries: CaptureQueriesContext, joined: bool | None = None) -> int:
+    return sum(
+        q["sql"].startswith("SELECT")
+        and 'FROM "saml_jit_federatedidentity"' in q["sql"]
+        and (joined is None or ("JOIN" in q["sql"]) == joined)
+        for q in queries.captured_queries
+    )
+
+
+def _identity_reads(browser) -> int:
+    browser.client.logout()
+    with CaptureQueriesContext(connection) as queries:
+        assert browser.login().status_code == 302
+    return _identity_selects(queries)
