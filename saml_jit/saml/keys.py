@@ -28,7 +28,7 @@ class KeyCache:
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._keys: OrderedDict[tuple[int, bytes], xmlsec.Key] = OrderedDict()
+        self._keys: OrderedDict[tuple[int, bool, bytes], xmlsec.Key] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, data: bytes, key_format: int, *, verify_only: bool = False) -> xmlsec.Key:
