@@ -1053,9 +1053,10 @@ PARSE_CASES = {
 
 def _outcome(parse: Callable[[str | bytes], object], document: str | bytes) -> tuple[str, str]:
     try:
-        return type(parse(document)).__name__, str(parse(document))
+        result = parse(document)
     except Exception as exc:
         return f"raised {type(exc).__name__}", str(exc)
+    return type(result).__name__, str(result)
 
 
 @pytest.mark.parametrize("case", list(PARSE_CASES))
