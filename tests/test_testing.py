@@ -88,3 +88,39 @@ def test_importing_the_test_idp_prints_no_cfb_warning_and_leaves_no_filter():
     assert done.returncode == 0, done.stderr
     assert "saml2/cryptography/symmetric.py" not in done.stderr
     assert "CFB has been moved" in done.stderr  # the same warning from anywhere else is untouched
+
+
+_KEYPAIR_RACE = """
+import sys, time
+from pathlib import Path
+from saml_jit.testing.keys import generate_keypair
+while not Path(sys.argv[2]).exists():  # start together
+    time.sleep(0.001)
+key, cert = generate_keypair(sys.argv[1], "shared", "saml_jit race")
+print(key.read_text() + cert.read_text())  # the pair this process goes on to use
+"""
+
+
+def test_processes_side_by_side_get_one_matching_key_pair(tmp_path):
+    """Several test processes (CI runs two) generating one key pair at once: the key matches the certificate."""
+    import subprocess
+    import sys
+    import time
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    for attempt in range(3):
+        folder, go = tmp_path / f"keys-{attempt}", tmp_path / f"go-{attempt}"
+        command = [sys.executable, "-c", _KEYPAIR_RACE, str(folder), str(go)]
+        runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+        time.sleep(1.5)  # all six imported and waiting
+        go.touch()
+        seen = {run.communicate(timeout=120)[0] for run in runs}
+        assert [run.returncode for run in runs] == [0] * 6
+        key_pem, cert_pem = (folder / "shared.key").read_bytes(), (folder / "shared.crt").read_bytes()
+        # Every process went on with the one pair left on disk, never with one another process replaced.
+        assert seen == {(key_pem + cert_pem).decode() + "\n"}
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        assert cert.public_key().public_numbers() == key.public_key().public_numbers()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
@@ -33,10 +35,31 @@ def generate_keypair(
     folder = Path(directory)
     ignore_folder(folder)
     key_file, cert_file = folder / f"{name}.key", folder / f"{name}.crt"
-    if key_file.exists() and cert_file.exists():
-        return key_file, cert_file
-    write_keypair(key_file, cert_file, common_name, overwrite=True, validity=dt.timedelta(days=days))
+    with _exclusive(folder / f".{name}.lock"):
+        if not (key_file.exists() and cert_file.exists()):
+            write_keypair(key_file, cert_file, common_name, overwrite=True, validity=dt.timedelta(days=days))
     return key_file, cert_file
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an inter-process lock on ``lock_file``: test runs side by side (CI runs two) share the keys folder.
+
+    Without it, two processes that both find no key pair both write one, and
+    one of them can read the other's key beside its own certificate. Where
+    there is no ``fcntl`` (Windows), run one test process per keys folder.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _cert_base64(cert_file: str | os.PathLike[str]) -> str:
