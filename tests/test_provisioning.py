@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection
 
 from saml_jit.mapping import AssertionData
 from saml_jit.models import EventKind, FederatedIdentity, ProvisioningEvent
+from saml_jit.models.prepared import PreparedRead
 from saml_jit.provisioning import ATTEMPTS, provision
 from saml_jit.provisioning import login as provisioning
 from tests.federation import IDP_A, IDP_B
@@ -62,7 +63,8 @@ def stale_reads():
     """Reads as a transaction that started before the winner committed sees them.
 
     Identities and users are hidden from every read made through their
-    managers; writes (``create``, ``Model.save`` through the base manager)
+    managers and through saml_jit's prepared reads (compiled once, they never
+    go through a manager again); writes (``create``, ``Model.save`` through the base manager)
     are untouched and reach the real constraints.
     """
     identities = FederatedIdentity.objects
@@ -78,6 +80,7 @@ def stale_reads():
         mock.patch.object(identities, "filter", hidden(identities)),
         mock.patch.object(users, "filter", hidden(users)),
         mock.patch.object(users, "alias", lambda *args, **kwargs: users.none().alias(*args, **kwargs)),
+        mock.patch.object(PreparedRead, "fetch", lambda *args, **kwargs: []),
     ):
         yield
 

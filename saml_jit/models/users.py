@@ -36,10 +36,15 @@ def users_with_email(user_model: Any, email: str) -> models.QuerySet[Any]:
     built on (``iexact`` is ``LIKE`` on SQLite and ``UPPER(email::text)`` on
     PostgreSQL, which no index serves).
     """
+    return users_with_upper_email(user_model, email.upper())
+
+
+def users_with_upper_email(user_model: Any, upper_email: str) -> models.QuerySet[Any]:
+    """:func:`users_with_email` for an address already in upper case (``str.upper``)."""
     name = _email_field(user_model)
     if name is None:
         return cast("models.QuerySet[Any]", user_model._default_manager.none())
     return cast(
         "models.QuerySet[Any]",
-        user_model._default_manager.alias(_saml_jit_email=Upper(name)).filter(_saml_jit_email=email.upper()),
+        user_model._default_manager.alias(_saml_jit_email=Upper(name)).filter(_saml_jit_email=upper_email),
     )

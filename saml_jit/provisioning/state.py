@@ -9,11 +9,12 @@ plan needs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
-from django.db.models import QuerySet
+from django.db import connections, router
+from django.db.models import Manager, QuerySet
 from django.utils import timezone
 
 from ..conf import IdPSettings
@@ -21,6 +22,8 @@ from ..exceptions import Denied
 from ..groups import GroupState
 from ..mapping import Profile
 from ..models import FederatedIdentity, lifecycle_of, users_with_email
+from ..models.prepared import PreparedRead
+from ..models.users import users_with_upper_email
 from ..planning import AccountState, LoginState, Usernames
 from ..policy import Policy
 from . import grants
@@ -65,13 +68,11 @@ def account_state(user: Any, field_names: list[str], idps: frozenset[str] = froz
 
 def gather(ctx: Context, profile: Profile, *, lock: bool = True) -> Gathered:
     """Read the state for ``profile``'s login; ``lock`` the identity row (inside the login's transaction)."""
-    identities = FederatedIdentity.objects.select_related("user", "user__saml_lifecycle")
-    if lock:
-        identities = identities.select_for_update(of=("self", "user"))
-    identity = _bound_identity(identities, profile, lock)
+    using = router.db_for_write(FederatedIdentity) if lock else router.db_for_read(FederatedIdentity)
+    identity = _bound_identity(using, profile, lock)
     match = email_match = None
     if identity is None:
-        identity, match, email_match = _match_by_email(ctx, profile, identities)
+        identity, match, email_match = _match_by_email(ctx, profile, using, lock)
     user = identity.user if identity is not None else match
     now = timezone.now()
     loaded = _groups(ctx, profile, user, now)
@@ -85,38 +86,62 @@ def gather(ctx: Context, profile: Profile, *, lock: bool = True) -> Gathered:
     return Gathered(state, identity, user, loaded)
 
 
-def _bound_identity(identities: QuerySet[FederatedIdentity], profile: Profile, lock: bool) -> Any:
+def _identity_read(*, lock: bool, with_row: bool = False) -> PreparedRead:
+    """The identity (IdP, subject) with its user and lifecycle row; locked (``lock``), or only with the row."""
+
+    def build(idp: str, subject: str) -> QuerySet[FederatedIdentity]:
+        rows = FederatedIdentity.objects.select_related("user", "user__saml_lifecycle")
+        rows = rows.filter(idp_entity_id=idp, subject=subject)
+        if with_row:
+            rows = rows.filter(user__saml_lifecycle__isnull=False)
+            rows = rows.select_for_update(of=("self", "user", "user__saml_lifecycle"))
+        elif lock:
+            rows = rows.select_for_update(of=("self", "user"))
+        return rows[:1]  # a unique key: no ORDER BY (as ``.first()`` would add)
+
+    return PreparedRead(build, "idp", "subject")
+
+
+#: The identity reads of a login, compiled once (:mod:`saml_jit.models.prepared`): ~0.5 ms each saved.
+_IDENTITY = _identity_read(lock=False)
+_LOCKED_IDENTITY = _identity_read(lock=True)
+_LOCKED_IDENTITY_WITH_ROW = _identity_read(lock=True, with_row=True)
+_IDENTITY_EXISTS = PreparedRead(
+    lambda idp, subject: FederatedIdentity.objects.filter(idp_entity_id=idp, subject=subject).only("pk")[:1],
+    "idp",
+    "subject",
+)
+
+
+def _first(read: PreparedRead, using: str, profile: Profile) -> Any:
+    found = read.fetch(using, idp=profile.idp_entity_id, subject=profile.subject)
+    return found[0] if found else None
+
+
+def _bound_identity(using: str, profile: Profile, lock: bool) -> Any:
     """The identity (IdP, subject), with its user and lifecycle row, locked when ``lock``.
 
     The lifecycle row is locked too, through an inner join: a login that waited
     for a concurrent transition (a sweep, SCIM, an administrator) must plan
     with the state that transition wrote — PostgreSQL re-reads only the rows a
     query locks, and cannot lock the nullable side of the outer join. When that
-    finds nothing, a bare existence check (no joins: a third of the ORM's work)
+    finds nothing, a bare existence check (no joins: a third of the work)
     tells a first login, done, from an account without a lifecycle row (made
     before saml_jit kept one), which is then read without it: one query more,
     only then. A database without row locks (SQLite serialises writers) needs
     no inner join: one query always.
     """
-    where = {"idp_entity_id": profile.idp_entity_id, "subject": profile.subject}
-    if not lock or not connections[identities.db].features.has_select_for_update:
-        return _one(identities.filter(**where))
-    with_row = identities.filter(user__saml_lifecycle__isnull=False).select_for_update(
-        of=("self", "user", "user__saml_lifecycle")
-    )
-    found = _one(with_row.filter(**where))
-    if found is not None or not FederatedIdentity.objects.using(identities.db).filter(**where).exists():
+    if not lock:
+        return _first(_IDENTITY, using, profile)
+    if not connections[using].features.has_select_for_update:
+        return _first(_LOCKED_IDENTITY, using, profile)
+    found = _first(_LOCKED_IDENTITY_WITH_ROW, using, profile)
+    if found is not None or _first(_IDENTITY_EXISTS, using, profile) is None:
         return found
-    return _one(identities.filter(**where))
+    return _first(_LOCKED_IDENTITY, using, profile)
 
 
-def _one(rows: QuerySet[FederatedIdentity]) -> FederatedIdentity | None:
-    """The row (IdP, subject) names, or None: a unique key, so no ORDER BY (as ``.first()`` would add)."""
-    found = list(rows[:1])
-    return found[0] if found else None
-
-
-def _match_by_email(ctx: Context, profile: Profile, identities: QuerySet[FederatedIdentity]) -> tuple[Any, Any, Any]:
+def _match_by_email(ctx: Context, profile: Profile, using: str, lock: bool) -> tuple[Any, Any, Any]:
     """(identity, matching user, its state) for an identity nothing is bound to yet."""
     match = _find_by_email(ctx, profile.email)
     if match is None:
@@ -125,7 +150,7 @@ def _match_by_email(ctx: Context, profile: Profile, identities: QuerySet[Federat
     if (profile.idp_entity_id, profile.subject) in bindings:
         # A concurrent first login of this very identity committed between
         # our two reads: the account is ours, not a mere email match.
-        return identities.get(idp_entity_id=profile.idp_entity_id, subject=profile.subject), None, None
+        return _bound_identity(using, profile, lock), None, None
     idps = frozenset(idp for idp, _ in bindings)
     return None, match, account_state(match, list(profile.fields), idps)
 
@@ -133,7 +158,11 @@ def _match_by_email(ctx: Context, profile: Profile, identities: QuerySet[Federat
 def _find_by_email(ctx: Context, email: str) -> Any:
     if not email:
         return None
-    matches = list(users_with_email(ctx.user_model, email)[:2])
+    read = _user_reads(ctx.user_model).email
+    if read is not None:
+        matches = read.fetch(router.db_for_read(ctx.user_model), email=email.upper())
+    else:
+        matches = list(users_with_email(ctx.user_model, email)[:2])
     if len(matches) > 1:
         raise Denied("email_ambiguous", "Several local accounts share this email address.")
     return matches[0] if matches else None
@@ -152,6 +181,59 @@ def _usernames(ctx: Context, profile: Profile) -> Usernames:
         return Usernames(field, needed=False)
     max_length = ctx.user_model._meta.get_field(field).max_length
     candidates = tuple(ctx.policy.username_candidates(profile, ctx.settings, field, max_length))
-    manager = ctx.user_model._default_manager
-    taken = manager.filter(**{f"{field}__in": candidates}).values_list(field, flat=True) if candidates else []
-    return Usernames(field, True, max_length, candidates, frozenset(taken))
+    return Usernames(field, True, max_length, candidates, _taken(ctx.user_model, field, candidates))
+
+
+def _taken(user_model: Any, field: str, candidates: tuple[str, ...]) -> frozenset[str]:
+    """Which of the ``candidates`` are the ``field`` (the username) of an account already."""
+    if not candidates:
+        return frozenset()
+    read = _user_reads(user_model).taken(field, len(candidates))
+    if read is None:
+        manager = user_model._default_manager
+        return frozenset(manager.filter(**{f"{field}__in": candidates}).values_list(field, flat=True))
+    values = {f"candidate{i}": candidate for i, candidate in enumerate(candidates)}
+    return frozenset(getattr(user, field) for user in read.fetch(router.db_for_read(user_model), **values))
+
+
+class _UserReads:
+    """The first login's reads of the user table, prepared — unless the user model's manager filters its queryset.
+
+    A manager that overrides ``get_queryset`` may filter by something other
+    than the values (a tenant, a flag): compiled once, that would be frozen.
+    Its reads go through the ORM every time.
+    """
+
+    #: Candidate usernames in one prepared read (the default policy offers
+    #: ``USERNAME_ATTEMPTS``, 50); a policy that offers more is read through the ORM.
+    MAX_CANDIDATES = 100
+
+    def __init__(self, user_model: Any) -> None:
+        manager = type(user_model._default_manager)
+        self.preparable = manager.get_queryset is Manager.get_queryset
+        self.user_model = user_model
+        self.email = (
+            PreparedRead(lambda email: users_with_upper_email(user_model, email)[:2], "email")
+            if self.preparable
+            else None
+        )
+        self._taken: dict[tuple[str, int], PreparedRead] = {}
+
+    def taken(self, field: str, count: int) -> PreparedRead | None:
+        if not self.preparable or count > self.MAX_CANDIDATES:
+            return None
+        read = self._taken.get((field, count))
+        if read is None:
+            names = tuple(f"candidate{i}" for i in range(count))
+            manager = self.user_model._default_manager
+
+            def build(**candidates: str) -> QuerySet[Any]:
+                return manager.filter(**{f"{field}__in": [candidates[name] for name in names]}).only(field)
+
+            read = self._taken.setdefault((field, count), PreparedRead(build, *names))
+        return read
+
+
+@functools.cache
+def _user_reads(user_model: Any) -> _UserReads:
+    return _UserReads(user_model)
