@@ -90,7 +90,14 @@ class _Counter:
         self.attributes += len(element.attrib)
         if element.tag == ATTRIBUTE_VALUE:
             self.values += 1
-        self._check()
+        bounds = self.bounds
+        if (  # per element, so compared inline; _check says which bound
+            self.elements > bounds.elements
+            or self.depth > bounds.depth
+            or self.values > bounds.attribute_values
+            or self.attributes > bounds.attributes
+        ):
+            self._check()
 
     def _check(self) -> None:
         bounds = self.bounds

@@ -29,6 +29,7 @@ mutated ones.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,25 @@ class _Fast(threading.local):
         self.parser = etree.XMLParser(**_PARSER_OPTIONS)
 
 
+#: XSD's ``base64Binary`` grammar once its whitespace is gone: groups of four, the last one padded with
+#: unused bits zero (the ``[AEIMQUYcgkosw048]`` and ``[AQgw]`` of the XSD's own definition).
+_CANONICAL_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/][AQgw]==)?")
+_XML_WHITESPACE = str.maketrans("", "", " \t\n\r")
+
+
+def canonical_base64(value: str) -> bool:
+    """Whether ``value`` is non-empty base64 that xmlschema's ``base64Binary`` accepts too, at a quarter of its cost.
+
+    Only ever *accepts*: the XSD grammar itself, on the value with XML
+    whitespace (space, tab, CR, LF — what the type's ``collapse`` facet
+    handles) removed. Anything else — empty, other characters, bad padding —
+    is left to xmlschema's verdict. ``tests/test_schema.py`` holds it to
+    xmlschema's on generated values.
+    """
+    text = value.translate(_XML_WHITESPACE)
+    return bool(text) and _CANONICAL_BASE64.fullmatch(text) is not None
+
+
 class _Base64:
     """What libxml2 does not check: ``xs:base64Binary`` content, judged by xmlschema's own type."""
 
@@ -125,7 +145,7 @@ class _Base64:
 
     def is_valid(self, value: str) -> bool:
         """xmlschema's own verdict on ``value`` (only valid values are remembered)."""
-        if value in self._valid:
+        if value in self._valid or canonical_base64(value):
             return True
         if not self.type.is_valid(value):
             return False
