@@ -259,3 +259,38 @@ def test_a_user_manager_that_filters_its_queryset_is_never_prepared():
     reads = state._UserReads(Model)
     assert reads.email is None and reads.taken("username", 3) is None
     assert state._UserReads(User).taken("username", state._UserReads.MAX_CANDIDATES + 1) is None
+
+
+# -- Through the real ACS ------------------------------------------------------------------------------------------
+
+
+def compiled_and_sent(run) -> tuple[list[str], str]:
+    """(the tables of every SELECT Django compiled, all SQL sent) while ``run`` ran."""
+    tables: list[str] = []
+    real = SQLCompiler.as_sql
+
+    def as_sql(compiler, *args, **kwargs):
+        if not type(compiler).__name__.startswith("Prepared"):  # not a prepared read's first compilation
+            tables.append(compiler.query.get_meta().db_table)
+        return real(compiler, *args, **kwargs)
+
+    with mock.patch.object(SQLCompiler, "as_sql", as_sql), CaptureQueriesContext(connection) as queries:
+        run()
+    return tables, "\n".join(query["sql"] for query in queries.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logins_through_the_acs_do_not_compile_their_reads(client):
+    """Neither a first nor a returning login has Django compile the identity or user reads: they are prepared."""
+    from tests.conftest import Browser
+
+    def login(name_id: str) -> None:
+        browser = Browser(client.__class__())
+        response = browser.client.post("/saml2/acs/", browser.answered_login(name_id))
+        assert response.status_code == 302, response.content[:300]
+
+    identities, users = FederatedIdentity._meta.db_table, User._meta.db_table
+    for name_id in ("prepared-first", "prepared-first"):  # a first login, then a returning one
+        compiled, sent = compiled_and_sent(lambda name_id=name_id: login(name_id))
+        assert f"FROM {connection.ops.quote_name(identities)}" in sent  # the identity was read…
+        assert identities not in compiled and users not in compiled, compiled  # …without compiling a query
