@@ -29,6 +29,7 @@ from weakref import WeakKeyDictionary
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.query import ModelIterable
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
@@ -91,7 +92,7 @@ class _Compiled:
         query = queryset.query
         if queryset._prefetch_related_lookups or queryset._known_related_objects or query.annotation_select:  # type: ignore[attr-defined]
             return None
-        if query.extra_select or queryset._iterable_class.__name__ != "ModelIterable":  # type: ignore[attr-defined]
+        if query.extra_select or queryset._iterable_class is not ModelIterable:  # type: ignore[attr-defined]
             return None
         backend_compiler = connection.ops.compiler(query.compiler)  # the backend's SQLCompiler
         compiler = _compiler_class(backend_compiler)(query, connection, queryset.db)
